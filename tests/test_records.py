@@ -96,3 +96,46 @@ def test_unknown_stable_name_is_a_clear_error():
     with pytest.raises(TypeError, match="unknown params type 'realesrgan.JpegParam'.*Did you mean"):
         Params.from_json({"__type__": "realesrgan.JpegParam", "quality": 1})
 
+
+
+# ----------------------------------------------------------------------------- manifest format
+
+def test_spec_format_written_and_old_or_newer_handled(tmp_path):
+    import shutil
+
+    from benchkit import manifest as mf
+    from benchkit.errors import BenchkitError
+    from benchkit.runner import replay
+
+    assert mf.FORMAT == 2
+    mf.write_spec(tmp_path, {"seed": 0})
+    assert mf.read_spec(tmp_path) == {"format": 2, "seed": 0}
+    assert mf.spec_format({}) == 1  # absent: benchkit 0.1.0
+    assert "format" not in json.loads((FIX / "realesrgan_x1" / "spec.json").read_text())
+    assert mf.read_spec(FIX / "realesrgan_x1")["producer"]["name"] == "realesrgan_x1"
+
+    d = tmp_path / "newer"
+    shutil.copytree(FIX / "realesrgan_x1", d)
+    spec = json.loads((d / "spec.json").read_text())
+    (d / "spec.json").write_text(json.dumps({**spec, "format": 3}))
+    with pytest.raises(BenchkitError, match=r"format 3 was written by a newer benchkit.*upgrade"):
+        mf.read_spec(d)
+    with pytest.raises(BenchkitError, match="newer benchkit"):
+        replay(d, sorted(mf.read_manifest(d))[0], source_override=FIX / "source")
+    for bad in ("2", 0, True):
+        with pytest.raises(BenchkitError, match="bad \"format\""):
+            mf.spec_format({"format": bad})
+
+
+def test_degrade_writes_format_2(tmp_path):
+    from benchkit import manifest as mf
+    from benchkit.config import load_pipeline
+    from benchkit.degrade import DegradeProducer
+    from benchkit.runner import run_producer
+
+    name, gen, _ = load_pipeline("realesrgan_x1")
+    s = run_producer(DegradeProducer(name, gen, FIX / "source"), tmp_path / "o", seed=1, progress=False, limit=1)
+    assert s.failed == 0 and s.produced == 1
+    assert json.loads((tmp_path / "o" / mf.SPEC).read_text())["format"] == mf.FORMAT
+    rec = next(iter(mf.read_manifest(tmp_path / "o").values()))
+    assert rec["params"]["__type__"] == "realesrgan.RealESRGANParams"

@@ -10,7 +10,8 @@ def register(sub):
                        "results.json + per_image.csv in the run folder. A re-run recomputes nothing. Failures "
                        "(a method raising, wrong output size, NaN score, missing weights) are reported and the "
                        "rest completes (exit status 3).")
-    p.add_argument("--benchmark", default="demo", help="benchmarks/NAME.yaml or a YAML path (default demo)")
+    p.add_argument("--benchmark", default="demo",
+                   help="shipped NAME, NAME in $BENCHKIT_BENCHMARKS, or a YAML path (default demo)")
     p.add_argument("--methods", default=None, help="comma-separated method names or `all` (default: the benchmark's)")
     p.add_argument("--metrics", default=None, help="comma-separated metric names (default: the benchmark's)")
     p.add_argument("--run", default=None, help="run folder (default runs/<benchmark>)")
