@@ -35,7 +35,7 @@ Public API (used by the Real-ESRGAN pipeline's first blur stage): :class:`Radial
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from benchkit.params import Params
 
@@ -162,6 +162,8 @@ class RadialFieldConfig:
 @dataclass(frozen=True)
 class RadialFieldParams(Params):
     """One sampled radial PSF field (sizes in px; apply uses the image's own size for the geometry)."""
+
+    type_name: ClassVar[str] = "motion.RadialFieldParams"  # stable "__type__" (registry.PARAMS); never rename
 
     height: int  # image size the field was sampled for
     width: int
