@@ -5,13 +5,9 @@ Real-ESRGAN filters and the deconvolution baselines). This module keeps the PSF-
 - True convolution (not correlation), kernel centre = pixel ``(Kh // 2, Kw // 2)``; kernels must have
   odd sides. ``y[i, j] = sum_{a, b} k[a, b] x[i - a + Kh//2, j - b + Kw//2]`` with ``x`` extended
   beyond the image by the boundary rule.
-- Boundary (numpy ``np.pad`` names; equivalents in scipy.ndimage / OpenCV):
-  ``reflect`` (default, ``dcb|abcd|cba``; ndimage ``mirror``, cv2 ``BORDER_REFLECT_101``),
-  ``symmetric`` (``cba|abcd|dcb``; ndimage ``reflect``, cv2 ``BORDER_REFLECT``),
-  ``edge`` (ndimage ``nearest``, cv2 ``BORDER_REPLICATE``), ``constant`` (zeros), ``circular``
-  (periodic; ndimage ``wrap``, cv2 ``BORDER_WRAP``: content leaving one side re-enters the other,
-  which is what a plain FFT product does; only physically right for tiled/periodic images).
-  The image is padded by the kernel radius, convolved, and cropped back to H x W.
+- Boundary: ``reflect`` (default), ``symmetric``, ``edge``, ``constant``, ``circular``; the one
+  vocabulary of :mod:`benchkit.ops.boundary` (its table maps each to numpy / OpenCV / torch /
+  scipy.ndimage names). The image is padded by the kernel radius, convolved, and cropped back to H x W.
 - FFT size: ``next_fast_len(H + 2 r)`` per axis suffices (the wrap-around of the circular FFT
   product only lands in the first ``2 r`` rows/cols, which the crop discards).
 - ``linear_light``: ``"srgb"`` (IEC 61966-2-1 transfer curve) or ``"gamma2.2"``: decode to linear
