@@ -139,6 +139,8 @@ class BlurSynthBuilder(DatasetBuilder):
         """(patch float32 HxWx3, source record, patch record) for a job; BadInputError for bad items."""
         import numpy as np
 
+        from benchkit.ops import pad as ops_pad
+
         path = self.source / job.payload["path"]
         if "error" in job.payload:
             raise BadInputError(path, job.payload["error"], "re-export the image or remove it from the source")
@@ -153,7 +155,7 @@ class BlurSynthBuilder(DatasetBuilder):
                                     "use a smaller --set patch_size=N, --set small_images=pad, or remove the image")
             top, left = max(0, (p - h) // 2), max(0, (p - w) // 2)
             pad = [top, max(0, p - h - top), left, max(0, p - w - left)]
-            img = np.pad(img, [(pad[0], pad[1]), (pad[2], pad[3]), (0, 0)], mode="symmetric")
+            img = ops_pad(img, ((pad[0], pad[1]), (pad[2], pad[3])), "symmetric")
             h, w = img.shape[:2]
             y0, x0 = (h - p) // 2, (w - p) // 2
         patch = np.ascontiguousarray(img[y0: y0 + p, x0: x0 + p])
