@@ -83,6 +83,17 @@ class BenchmarkConfig:
             raise ValueError(f"primary_metric {self.primary_metric!r} is not in metrics {list(self.metrics)}")
         if self.batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        from benchkit.config import check_number
+        from benchkit.registry import METRICS, suggest
+
+        for name, settings in self.metric_settings.items():
+            if name not in METRICS:
+                raise ValueError(f"metric_settings: unknown metric {name!r}.{suggest(str(name), METRICS)} "
+                                 f"Known: {', '.join(sorted(METRICS))}; fix: correct or remove that entry")
+            if not isinstance(settings, dict):
+                raise ValueError(f"metric_settings.{name} = {settings!r}: must be a mapping of option: value")
+        for d in self.datasets:
+            check_number(f"datasets[{d.name}].seed", d.seed, 0, 2**63 - 1, integer=True)
 
 
 def benchmark_dirs() -> list[Path]:
