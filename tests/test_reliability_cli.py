@@ -255,6 +255,14 @@ def test_builder_config_out_of_domain(work, builder, setting, key, value):
     assert_unchanged(before, tmp)
 
 
+@pytest.mark.parametrize("value", ["[1", "!!python/name:os.system"])
+def test_bad_set_value(work, value):
+    tmp, env = work
+    assert_error(cli(["build-dataset", "blur-synth", "--out", tmp / "out", "--set", f"stride={value}"], env, tmp), 2,
+                 f"--set stride={value}", "not plain YAML")
+    assert not (tmp / "out").exists()
+
+
 @pytest.mark.parametrize("cmd", [["degrade", "embedded", "OUT", "--seed", "-1"],
                                  ["build-dataset", "blur-synth", "--out", "OUT", "--seed", "-3"]])
 def test_negative_seed(work, cmd):
