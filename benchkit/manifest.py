@@ -62,10 +62,16 @@ def dumps_line(record: dict) -> str:
 
 def read_jsonl(path) -> list[dict]:
     """Records of a JSONL file; an unparseable LAST line (killed writer) is dropped."""
+    from benchkit.errors import CorruptFileError
+
     path = Path(path)
     if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    fix = "delete the damaged line (or the file) so it is rebuilt on the next run"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise CorruptFileError(path, f"not UTF-8 text (byte {e.start}): damaged or not a benchkit file", fix) from e
     out = []
     for i, line in enumerate(lines):
         if not line.strip():
@@ -75,7 +81,7 @@ def read_jsonl(path) -> list[dict]:
         except json.JSONDecodeError as e:
             if i == len(lines) - 1:
                 break
-            raise ValueError(f"{path}: line {i + 1} is not valid JSON ({e.msg})") from e
+            raise CorruptFileError(path, f"line {i + 1} is not valid JSON ({e.msg})", fix) from e
     return out
 
 
@@ -97,14 +103,38 @@ def read_manifest(out_dir) -> dict[str, dict]:
 
 
 def read_spec(out_dir) -> dict:
+    """The ``spec.json`` of an output folder; missing or damaged: a one-line BenchkitError naming it."""
+    from benchkit.errors import BenchkitError
+
     p = Path(out_dir) / SPEC
     if not p.exists():
-        from benchkit.errors import BenchkitError
-
         raise BenchkitError(f"{p} not found: {out_dir} is not a benchkit output folder")
-    spec = json.loads(p.read_text(encoding="utf-8"))
+    spec = read_json_file(p, "restore it from a backup, or rebuild the dataset into a new (or emptied) folder",
+                          what="spec")
     spec_format(spec, where=str(p))
     return spec
+
+
+def read_json_file(path, fix: str, what: str = "JSON file") -> dict:
+    """A JSON object from ``path``; unreadable, not UTF-8, invalid JSON or not an object: CorruptFileError
+    naming the file and ``fix`` (never a traceback)."""
+    from benchkit.errors import CorruptFileError
+
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CorruptFileError(path, f"damaged {what}: not UTF-8 text (byte {e.start})", fix) from e
+    except IsADirectoryError as e:
+        raise CorruptFileError(path, f"is a folder, not a {what}", fix) from e
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CorruptFileError(path, f"damaged {what}: invalid JSON at line {e.lineno} column {e.colno} "
+                                     f"({e.msg})", fix) from e
+    if not isinstance(obj, dict):
+        raise CorruptFileError(path, f"damaged {what}: expected a JSON object, got {type(obj).__name__}", fix)
+    return obj
 
 
 def write_sorted(path, records) -> None:

@@ -458,6 +458,7 @@ def run_producer(producer: Producer, out_dir, seed: int = 0, workers: int = 1, b
                             f"its own outputs as inputs; choose an output folder outside the source")
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_spec(out_dir, spec)
+    mf.read_manifest(out_dir)  # a damaged manifest is refused before anything in the folder is touched
     clean_tmp(out_dir)  # only once the folder is known to be ours (or new): never in a refused folder
     mf.write_spec(out_dir, spec)
 

@@ -300,10 +300,9 @@ def test_resume_hashes_each_existing_output_once(embedded_build, tmp_path, monke
 def test_empty_plan_and_zero_stride_are_config_errors():
     from benchkit.errors import ConfigError
 
-    runs = [Run("train", "S", 0, tuple((k, f"train/S/{k:06d}.png") for k in range(1, 100)), 8, 8)]
+    # validated when the config is made (issue 8: at load, before any work), naming the key and the range
     for plan in ({}, {5: 0, 7: 0}):
-        b = GoProEnlargedBuilder(EnlargedConfig(plan=plan), "/nonexistent")
         with pytest.raises(ConfigError, match="plan: no n has a count > 0"):
-            b.groups(runs)
-    with pytest.raises(ConfigError, match="stride must be >= 1"):
-        GoProTestBuilder(SplitTestConfig(n=5, stride=0), "/nonexistent").groups(runs)
+            EnlargedConfig(plan=plan)
+    with pytest.raises(ConfigError, match=r"stride = 0: must be an integer in \[1, 100000\]"):
+        SplitTestConfig(n=5, stride=0)
