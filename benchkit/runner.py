@@ -520,17 +520,24 @@ class _FileCheck:
         return self.digest(path) == sha
 
 
-def _existing_records(out_dir: Path) -> dict:
-    """``{key: (record, since_ns)}`` from the manifest and any journals left by killed workers; ``since_ns`` is
-    the mtime of the file that recorded it (outputs/sources older than that are trusted by size)."""
+def _existing_records(out_dir: Path) -> tuple[dict, bool]:
+    """(``{key: (record, since_ns)}``, tidy) from the manifest and any journals left by killed workers;
+    ``since_ns`` is the mtime of the file that recorded it (files older than that are trusted by size). ``tidy``:
+    the manifest holds exactly one complete line per record and there are no journals (no rewrite needed)."""
     found = {}
+    tidy = True
     mpath = out_dir / mf.MANIFEST
     if mpath.exists():
         since = mpath.stat().st_mtime_ns
-        for k, r in mf.read_manifest(out_dir).items():
+        recs = mf.read_manifest(out_dir)
+        with open(mpath, "rb") as f:
+            data = f.read()
+        tidy = data.count(b"\n") == len(recs) and (not data or data.endswith(b"\n"))
+        for k, r in recs.items():
             found[k] = (r, since)
     jdir = out_dir / JOURNAL_DIR
     if jdir.is_dir():
+        tidy = False
         for j in sorted(jdir.glob("*.jsonl")):
             since = j.stat().st_mtime_ns
             try:
@@ -540,10 +547,10 @@ def _existing_records(out_dir: Path) -> dict:
             for r in recs:
                 if isinstance(r, dict) and isinstance(r.get("key"), str) and isinstance(r.get("outputs"), dict):
                     found[r["key"]] = (r, since)
-    return found
+    return found, tidy
 
 
-def _check_spec(out_dir: Path, spec: dict, existing: dict, src_root) -> list[str]:
+def _check_spec(out_dir: Path, spec: dict, existing: dict, src_root, check=None) -> list[str]:
     """Refuse to resume ``out_dir`` unless what it holds was made by this spec; returns notes.
 
     A folder with no recorded sample (e.g. left by a failed start) never blocks: its spec is replaced."""
@@ -558,11 +565,12 @@ def _check_spec(out_dir: Path, spec: dict, existing: dict, src_root) -> list[str
             f"{fix_new}")
     try:
         old = mf.read_spec(out_dir)
-        if not isinstance(old, dict):
-            raise ValueError("not a JSON object")
     except ValueError as e:
-        raise BenchkitError(f"{p} is damaged ({e}): cannot tell which configuration made this folder; restore it, "
-                            f"or {fix_new}") from e
+        old = e
+    if not isinstance(old, dict):
+        why = old if isinstance(old, ValueError) else "not a JSON object"
+        raise BenchkitError(f"{p} is damaged ({why}): cannot tell which configuration made this folder; restore it, "
+                            f"or {fix_new}")
     diff = [k for k in ("producer", "fingerprint", "seed") if old.get(k) != spec.get(k)]
     if diff:
         what = ", ".join(f"{k} {old.get(k)} vs {spec.get(k)}" for k in diff)
@@ -586,10 +594,10 @@ def _check_spec(out_dir: Path, spec: dict, existing: dict, src_root) -> list[str
             f"{out_dir} was written with other image-encoder settings ({old.get('encoding')} vs "
             f"{spec.get('encoding')}): resuming would mix file bytes; rebuild into a new folder "
             f"(or rerun with the OpenCV version recorded in {p})")
-    return _check_source_identity(out_dir, old.get("source"), spec.get("source"), existing, src_root)
+    return _check_source_identity(out_dir, old.get("source"), spec.get("source"), existing, src_root, check)
 
 
-def _check_source_identity(out_dir, old_src, new_src, existing, src_root) -> list[str]:
+def _check_source_identity(out_dir, old_src, new_src, existing, src_root, check=None) -> list[str]:
     """Same source by what it holds (its listing with sizes), wherever it is; see module doc."""
     old_src = old_src if isinstance(old_src, dict) else {}
     new_src = new_src if isinstance(new_src, dict) else {}
@@ -598,11 +606,12 @@ def _check_source_identity(out_dir, old_src, new_src, existing, src_root) -> lis
     fix = "pass the original source folder, or build into a new output folder"
     if old_l and new_l:
         if old_l == new_l:
-            return [f"source moved: {old_path} -> {new_path} (same files and sizes); resuming"] \
-                if old_path != new_path else []
+            if old_path == new_path:
+                return []
+            return [f"source moved: {old_path} -> {new_path} (same files and sizes); resuming"]
         if old_path == new_path:
-            return [f"source {new_path} changed since the last run ({old_l['files']} -> {new_l['files']} files): "
-                    f"samples whose source files changed are rebuilt"]
+            return [(f"source {new_path} changed since the last run ({old_l['files']} -> {new_l['files']} files): "
+                     f"samples whose source files changed are rebuilt")]
         raise BenchkitError(
             f"{out_dir} was built from source {old_path} ({old_l['files']} files, {old_l['bytes']} bytes, listing "
             f"{old_l['sha256']}), this run reads {new_path} ({new_l['files']} files, {new_l['bytes']} bytes, listing "
@@ -610,7 +619,7 @@ def _check_source_identity(out_dir, old_src, new_src, existing, src_root) -> lis
     if old_path == new_path:
         return []
     # folder written before listings were recorded (benchkit 0.1.0): the sha256 of the recorded source files decide
-    checked, check = 0, _FileCheck(verify=True)
+    checked, check = 0, check or _FileCheck(verify=True)
     ok = src_root is not None
     for r, _since in (existing.values() if ok else ()):
         for s in r.get("sources") or ():
@@ -624,8 +633,8 @@ def _check_source_identity(out_dir, old_src, new_src, existing, src_root) -> lis
         if not ok:
             break
     if ok and checked:
-        return [f"source moved: {old_path} -> {new_path} (the {checked} recorded source file(s) match by sha256); "
-                f"resuming"]
+        return [(f"source moved: {old_path} -> {new_path} (the {checked} recorded source file(s) match by "
+                 f"sha256); resuming")]
     raise BenchkitError(
         f"{out_dir} was built from source {old_path}, this run reads {new_path}: resuming would keep samples made "
         f"from the other source under this one's name; {fix}")
@@ -675,42 +684,44 @@ class _Recorder:
             self.n += 1
 
 
-def _verify_existing(out_dir: Path, existing: dict, src_root, verify: bool):
+def _verify_existing(out_dir: Path, existing: dict, src_root, check: _FileCheck):
     """Split recorded samples into kept ``{key: record}`` and notes on the ones to rebuild (an output missing or
     changed, a source file changed). Cost: stats, plus reads only of files touched after they were recorded."""
-    check = _FileCheck(verify)
     kept, changed_src, changed_out = {}, [], []
+    out_s = str(out_dir)
+    src_s = str(src_root) if src_root is not None else None
+    join = os.path.join
     for key in sorted(existing):
         rec, since = existing[key]
-        ok = True
         outs = rec.get("outputs") if isinstance(rec.get("outputs"), dict) else {}
-        if not outs:
-            ok = False
-        for name, o in outs.items():
-            path = str(out_dir / o["path"])
-            if not check.same(path, o.get("sha256"), o.get("size"), since):
+        ok = bool(outs)
+        for o in outs.values():
+            if not check.same(join(out_s, o["path"]), o.get("sha256"), o.get("size"), since):
                 changed_out.append((key, o["path"]))
                 ok = False
                 break
-        if ok and src_root is not None:
-            for s in rec.get("sources") or ():
-                if not (isinstance(s, dict) and s.get("path") and s.get("sha256")):
+        if ok and src_s is not None:
+            for src in rec.get("sources") or ():
+                if not (isinstance(src, dict) and src.get("path") and src.get("sha256")):
                     continue
-                path = str(Path(_source_base(out_dir, src_root, s["path"])) / s["path"])
-                if not check.same(path, s["sha256"], s.get("size"), since):
+                rel = src["path"]
+                path = join(out_s if rel.startswith("aux/") else src_s, rel)
+                if not check.same(path, src["sha256"], src.get("size"), since):
                     now = check.digests.get(path) if check.stat(path) is not None else None
-                    changed_src.append((key, path, s["sha256"], now))
+                    changed_src.append((key, path, src["sha256"], now))
                     ok = False
                     break
         if ok:
             if any("size" not in o for o in outs.values()):  # verified by content (older manifest): record sizes
-                rec = {**rec, "outputs": {n: {**o, "size": check.stat(str(out_dir / o["path"])).st_size}
+                rec = {**rec, "outputs": {n: {**o, "size": check.stat(join(out_s, o["path"])).st_size}
                                           for n, o in outs.items()}}
             kept[key] = rec
     notes = []
     for key, path, was, now in changed_src[:10]:
-        state = "is missing" if now is None and not Path(path).is_file() else \
-            f"changed since the build (sha256 {str(now)[:12]}, recorded {was[:12]})"
+        if now is None and not os.path.isfile(path):
+            state = "is missing"
+        else:
+            state = f"changed since the build (sha256 {str(now)[:12]}, recorded {was[:12]})"
         notes.append(f"source {path} {state}: sample {key} is rebuilt from the current file "
                      f"(restore the original file to keep the old sample)")
     if len(changed_src) > 10:
@@ -827,19 +838,22 @@ def run_producer(producer: Producer, out_dir, seed: int = 0, workers: int = 1, b
                             problems[0].get("fix") or "check the source folder")
     wanted = set(all_keys[: int(limit)] if limit is not None else all_keys)
 
-    existing = _existing_records(out_dir) if out_dir.is_dir() else {}
-    notes = _check_spec(out_dir, spec, existing, src_root)
+    existing, tidy = _existing_records(out_dir) if out_dir.is_dir() else ({}, True)
+    check = _FileCheck(verify)
+    notes = _check_spec(out_dir, spec, existing, src_root, check)
     out_dir.mkdir(parents=True, exist_ok=True)
     clean_tmp(out_dir)  # only once the folder is known to be ours (or new): never in a refused folder
     mf.write_spec(out_dir, spec)
 
     all_set = set(all_keys)
-    kept, vnotes, _hashed = _verify_existing(out_dir, {k: v for k, v in existing.items() if k in all_set},
-                                             src_root, verify)
+    kept, vnotes, hashed = _verify_existing(out_dir, {k: v for k, v in existing.items() if k in all_set},
+                                            src_root, check)
     notes += vnotes
     sizes: dict = {}
+    tidy = tidy and len(kept) == len(existing) and all(kept[k] is existing[k][0] for k in kept)
     kept = {k: (_finalize(r, spec["fingerprint"], out_dir, src_root, sizes) if "fingerprint" not in r else r)
             for k, r in kept.items()}
+    tidy = tidy and all(kept[k] is existing[k][0] for k in kept)
     done = {k: r for k, r in kept.items() if k in wanted}
     # samples already built beyond --limit stay in the manifest (checked like the others): limiting a run never
     # shrinks a folder
@@ -857,7 +871,10 @@ def run_producer(producer: Producer, out_dir, seed: int = 0, workers: int = 1, b
         for n in notes:
             print(f"note: {n}", file=sys.stderr)
     mpath = out_dir / mf.MANIFEST
-    mf.write_sorted(mpath, [*done.values(), *beyond.values()])
+    if not tidy:  # records dropped, upgraded or merged from journals (an unchanged manifest is not rewritten)
+        mf.write_sorted(mpath, [*done.values(), *beyond.values()])
+    elif hashed and mpath.exists():  # files newer than the manifest were just verified by content: trust them
+        os.utime(mpath)  # by mtime from now on (e.g. a source copied elsewhere is hashed once, not every resume)
     jdir = out_dir / JOURNAL_DIR
     if jdir.exists():  # its records are in the manifest now
         shutil.rmtree(jdir, ignore_errors=True)
@@ -886,7 +903,8 @@ def run_producer(producer: Producer, out_dir, seed: int = 0, workers: int = 1, b
                     bar.set_postfix(failed=len(failures))
     if bar is not None:
         bar.close()
-    mf.write_sorted(mpath, records.values())
+    if recorder.n or not tidy or not mpath.exists():
+        mf.write_sorted(mpath, records.values())
     if jdir.exists():
         shutil.rmtree(jdir, ignore_errors=True)
     fpath = out_dir / mf.FAILURES

@@ -79,13 +79,13 @@ class DatasetBuilder(Producer):
         """Markdown dataset card: provenance, parameters, counts, licence, citation."""
         import json
 
+        lst = spec["source"].get("listing")
+        listing = f" ({lst['files']} files, listing `{lst['sha256']}`)" if isinstance(lst, dict) else ""
         lines = [
             f"# {self.name} (benchkit builder v{self.version})", "",
             self.description, "",
             "## Provenance", "",
-            f"- source: `{spec['source']['path']}`" + (
-                f" ({spec['source']['listing']['files']} files, listing `{spec['source']['listing']['sha256']}`)"
-                if isinstance(spec["source"].get("listing"), dict) else ""),
+            f"- source: `{spec['source']['path']}`{listing}",
             f"- root seed: {spec['seed']}; config fingerprint `{spec['fingerprint']}`; "
             f"dataset fingerprint `{spec.get('dataset_fingerprint')}`",
             f"- built by benchkit {spec['benchkit_version']}; every sample's parameters are in `manifest.jsonl` "
