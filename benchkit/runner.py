@@ -437,7 +437,8 @@ def encoder_settings() -> dict:
 
 def source_listing(root) -> dict | None:
     """Identity of a source folder by what it holds: ``{"files", "bytes", "sha256"}`` over its sorted relative
-    file paths and sizes (names starting with '.' skipped). Stats every file, reads none. None if no folder."""
+    file paths and sizes (names starting with '.' or ending in '.tmp' skipped). Stats every file, reads none.
+    None if there is no such folder."""
     import hashlib
 
     if root is None or not Path(root).is_dir():
@@ -449,7 +450,7 @@ def source_listing(root) -> dict | None:
         try:
             with os.scandir(path) as it:
                 for e in it:
-                    if e.name.startswith("."):
+                    if e.name.startswith(".") or e.name.endswith(".tmp"):  # hidden, or a killed writer's leftover
                         continue
                     rel = prefix + e.name
                     try:

@@ -6,7 +6,7 @@ folder, then the same command is run again on the finished folder (a resume: not
 timed in this process, wall clock and CPU (user + sys of this process; the single-worker path runs no child
 processes). A resume stats every recorded output and source file and reads none of them (see
 ``benchkit.runner``); its cost should grow no faster than the manifest and stay a small fraction of the build.
-Figures: build and resume seconds (wall, CPU), resume/build ratio, resume microseconds per sample, and
+Figures: build and resume seconds (wall, CPU), resume/build ratios (wall and CPU), resume microseconds per sample, and
 manifest bytes, per size; the last line of ``benchkit bench resume`` is the JSON object.
 """
 
@@ -86,12 +86,14 @@ def run(args) -> dict:
             r, rw, rc = _timed(once)
             row = {"samples": n, "build_wall_s": round(bw, 4), "build_cpu_s": round(bc, 4),
                    "resume_wall_s": round(rw, 4), "resume_cpu_s": round(rc, 4),
-                   "resume_over_build": round(rw / bw, 5), "resume_us_per_sample": round(1e6 * rw / n, 1),
+                   "resume_over_build": round(rw / bw, 5),
+                   "resume_over_build_cpu": round(rc / bc, 5) if bc > 0 else None,
+                   "resume_us_per_sample": round(1e6 * rw / n, 1),
                    "manifest_bytes": (out / mf.MANIFEST).stat().st_size,
                    "produced_on_build": b.produced, "produced_on_resume": r.produced}
             rows[str(n)] = row
             print(f"{n} samples: build {bw:.2f}s wall / {bc:.2f}s CPU; resume {rw:.3f}s wall / {rc:.3f}s CPU "
-                  f"({100 * rw / bw:.2f}% of the build, {row['resume_us_per_sample']} us/sample); manifest "
+                  f"({100 * rw / bw:.2f}% of the build's wall time, {row['resume_us_per_sample']} us/sample); manifest "
                   f"{row['manifest_bytes'] / 1e6:.2f} MB")
             shutil.rmtree(src)
             shutil.rmtree(out)
