@@ -151,6 +151,23 @@ def test_moved_source_resumes_without_recomputing_or_reading(built, tmp_path, mo
     assert {k: v for k, v in _tree(out).items() if k.endswith(".png")} == outputs
 
 
+def test_source_copied_with_new_mtimes_is_hashed_once_then_trusted(built, tmp_path, monkeypatch):
+    out, src = _copy(built, tmp_path)
+    fresh = tmp_path / "fresh"
+    time.sleep(0.01)
+    shutil.copytree(src, fresh, copy_function=shutil.copy)  # new mtimes, newer than the manifest
+    from benchkit import fsio
+
+    hashed = []
+    real = fsio.sha256_file
+    monkeypatch.setattr(fsio, "sha256_file", lambda p, *a, **k: hashed.append(Path(p).name) or real(p, *a, **k))
+    s = _degrade(fresh, out)
+    assert (s.produced, s.skipped) == (0, 4) and sorted(hashed) == [f"im{i}.png" for i in range(4)]
+    hashed.clear()
+    s = _degrade(fresh, out)
+    assert (s.produced, s.skipped) == (0, 4) and hashed == []  # verified once, trusted by size/mtime after
+
+
 def test_embedded_demo_built_under_one_home_resumes_under_another(tmp_path, cli_env):
     """issue 16: the embedded source cached under another HOME/cache holds the same files: resume, no recompute."""
     out = tmp_path / "demo"
