@@ -6,16 +6,27 @@ An output folder holds:
   fingerprint, root seed, benchkit version), its ``format`` (:data:`FORMAT`) and, once
   complete, ``n_samples`` and the dataset ``fingerprint`` (sha256 over every sample's key
   and output hashes). No timestamps: two identical builds have identical bytes.
+  ``source`` holds the source folder's ``path`` and ``listing`` (file count, bytes and a
+  hash of its relative paths with sizes): the source is identified by what it holds,
+  so a moved source resumes and another one is refused.
 - ``manifest.jsonl``: one JSON object per sample, sorted by key when a run ends::
 
-      {"key": ..., "seed": {"root": 0, "entropy": [...]},
-       "sources": [{"path": ..., "sha256": ...}], "params": {...},
-       "outputs": {"lq": {"path": "lq/x.png", "sha256": ...}}, ...}
+      {"key": ..., "seed": {"root": 0, "entropy": [...]}, "fingerprint": <config fingerprint>,
+       "sources": [{"path": ..., "sha256": ..., "size": ...}], "params": {...},
+       "outputs": {"lq": {"path": "lq/x.png", "sha256": ..., "size": ...}}, ...}
 
+  (``fingerprint`` and the sizes are absent from lines written by benchkit 0.1.0.)
 - ``failures.jsonl``: items that could not be produced, with the reason and fix.
 
 While a run is in progress, lines are appended as samples finish (single writer:
-the parent process); a truncated last line from a killed run is ignored on resume.
+the parent process; worker processes append to per-worker journals that the
+parent merges); a truncated last line from a killed run is ignored on resume.
+
+Resume cost: a recorded file (output or source) is trusted when its size matches
+the record and its mtime is older than the manifest's own mtime (the manifest is
+written after the files it records); any other file is re-hashed, and every file
+with ``--verify``. :func:`outputs_intact` reads every output: it is for explicit
+verification, not for resume.
 """
 
 from __future__ import annotations
@@ -143,7 +154,7 @@ def write_sorted(path, records) -> None:
 
 
 def outputs_intact(out_dir, record: dict, hashes: dict | None = None) -> bool:
-    """True if every output of ``record`` exists with the recorded sha256.
+    """True if every output of ``record`` exists with the recorded sha256 (reads every file).
 
     ``hashes`` (optional, shared across calls) caches each file's sha256 by relative path, so an output
     shared by several records (e.g. a trajectory group's sharp frame) is read and hashed once.
