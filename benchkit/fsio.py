@@ -1,9 +1,10 @@
 """Atomic file writes and hashing.
 
-Writers create ``<name>.<random>.tmp`` in the destination folder, fsync it and
-``os.replace`` it over the final name, so a killed process never leaves a
-half-written file under a final name (leftover ``*.tmp`` files are ignored and
-cleaned by the runners).
+Writers create ``.benchkit-tmp-<pid>-<random>-<name>`` in the destination folder, fsync it
+and ``os.replace`` it over the final name, so a killed process never leaves a half-written
+file under a final name. Leftovers carry that benchkit-unique prefix (:data:`TMP_PREFIX`) and
+are removed by :func:`clean_tmp` only inside folders holding benchkit's own ``spec.json``:
+user files (``*.tmp`` or any other name) are never deleted.
 """
 
 from __future__ import annotations
@@ -13,6 +14,18 @@ import json
 import os
 import tempfile
 from pathlib import Path
+
+TMP_PREFIX = ".benchkit-tmp-"
+
+
+def tmp_name(name: str) -> str:
+    """A benchkit-unique temporary name for ``name``: ``.benchkit-tmp-<pid>-<random>-<name>``."""
+    return f"{TMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}-{name}"
+
+
+def is_tmp_name(name: str) -> bool:
+    """True for names made by :func:`tmp_name` (benchkit's own temporary files and folders)."""
+    return name.startswith(TMP_PREFIX)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -39,7 +52,7 @@ def atomic_write_bytes(path, data: bytes, fsync: bool = True) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=tmp_name(path.name)[:200] + ".", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -63,13 +76,27 @@ def atomic_write_json(path, obj, indent: int | None = 2) -> None:
     atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=True) + "\n")
 
 
-def clean_tmp(folder) -> int:
-    """Remove leftover ``*.tmp`` files below ``folder`` (from killed runs). Returns the count."""
+def clean_tmp(folder, spec_name: str = "spec.json") -> int:
+    """Remove benchkit's leftover temporary files (:data:`TMP_PREFIX`) below ``folder``.
+
+    Does nothing unless ``folder`` holds benchkit's ``spec_name`` (a folder benchkit owns);
+    never descends into sub-folders that hold their own ``spec_name`` (another dataset) and
+    never follows symlinks; only names made by :func:`tmp_name` are removed, so user files
+    (``*.tmp`` included) are never touched. Returns the count removed.
+    """
+    folder = Path(folder)
+    if not (folder / spec_name).is_file():
+        return 0
     n = 0
-    for p in Path(folder).rglob("*.tmp"):
-        try:
-            p.unlink()
-            n += 1
-        except OSError:
-            pass
+    for dirpath, dirnames, filenames in os.walk(folder):
+        here = Path(dirpath)
+        dirnames[:] = [d for d in dirnames
+                       if not (here / d).is_symlink() and not (here / d / spec_name).exists()]
+        for f in filenames:
+            if is_tmp_name(f):
+                try:
+                    (here / f).unlink()
+                    n += 1
+                except OSError:
+                    pass
     return n
