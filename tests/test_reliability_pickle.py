@@ -97,3 +97,59 @@ def test_no_metric_executes_a_planted_pickle(tmp_path, verify):
             (name, msg)
     if not verify:  # the files reach pyiqa's loaders: the guard's own message
         assert any("refusing to unpickle" in m or "matches no pinned value" in m for m in outcomes.values()), outcomes
+
+
+def test_guard_unpickles_only_files_matching_a_full_pin(tmp_path, monkeypatch):
+    import torch
+
+    from benchkit.metrics import catalog
+    from benchkit.metrics.pyiqa_backend import WeightsCheckError, pyiqa_context
+
+    marker = tmp_path / "marker"
+    root = tmp_path / "w"
+    evil = root / "hub" / "pyiqa" / "evil.pth"
+    evil.parent.mkdir(parents=True)
+    evil.write_bytes(pickle.dumps(_Payload(marker), protocol=2))
+    plain = root / "hub" / "pyiqa" / "plain.pth"
+    torch.save({"w": torch.ones(2)}, plain)
+    reads: dict = {}
+    with pyiqa_context(root, reads=reads):
+        with pytest.raises(WeightsCheckError, match=r"evil\.pth: cannot be loaded as plain tensors.*fix: replace"):
+            torch.load(str(evil), map_location="cpu", weights_only=False)  # what pyiqa/torch.hub pass
+        with pytest.raises(WeightsCheckError, match="matches no pinned value"):
+            torch.jit.load(str(evil))
+        with pytest.raises(WeightsCheckError, match="never runs code"):
+            torch.hub.load("facebookresearch/dinov2:main", "dinov2_vitl14", trust_repo=True)
+        assert torch.equal(torch.load(str(plain), weights_only=False)["w"], torch.ones(2))
+    assert not marker.exists()
+    from benchkit.fsio import sha256_file
+
+    assert reads[str(evil)] == sha256_file(evil) and reads[str(plain)] == sha256_file(plain)
+    assert torch.load is not None and "guard" not in getattr(torch.load, "__qualname__", "")  # restored
+    # a full pinned sha256 is what allows unpickling (a short name prefix is not enough)
+    monkeypatch.setitem(catalog.KNOWN_SHA256, "hub/pyiqa/evil.pth", sha256_file(evil))
+    with pyiqa_context(root), pytest.raises(RuntimeError, match="magic number"):
+        torch.load(str(evil), map_location="cpu", weights_only=False)  # unpickled: the payload runs
+    assert marker.exists()
+
+
+def test_arniqa_with_planted_encoder_is_refused_via_cli(tmp_path, cli_env):
+    """The issue's case: a planted hub/checkpoints/ARNIQA.pth (no published hash) with `score --metrics arniqa`."""
+    import subprocess
+    import sys
+
+    import cv2
+
+    marker = tmp_path / "marker"
+    root = tmp_path / "w"
+    _plant(root, marker)
+    d = tmp_path / "imgs"
+    d.mkdir()
+    cv2.imwrite(str(d / "a.png"), np.full((32, 32, 3), 100, np.uint8))
+    p = subprocess.run([sys.executable, "-m", "benchkit", "score", "--metrics", "arniqa,liqe,psnr", str(d), str(d),
+                        "--weights-root", str(root), "--out", str(tmp_path / "res")],
+                       env=cli_env, capture_output=True, text=True)
+    assert not marker.exists()
+    text = p.stdout + p.stderr
+    assert "Traceback" not in text
+    assert "regressor_koniq10k.pth [no pinned sha256]" in text and "never loads code" in text, text[-2000:]

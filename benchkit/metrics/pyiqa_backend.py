@@ -358,8 +358,16 @@ class PyiqaMetric(Metric):
         for mod, hint in _EXTRA_DEPS.get(self.info.name, {}).items():
             if importlib.util.find_spec(mod) is None:
                 return False, f"python module {mod!r} missing: pip install '{hint}'"
+        from benchkit.metrics.catalog import TORCHSCRIPT
+        from benchkit.metrics.weights import pinned_sha256
+
         problems = []
         for rel in self.info.weights:
+            if rel in TORCHSCRIPT and pinned_sha256(rel) is None:
+                problems.append(f"{rel} [no pinned sha256]: a TorchScript archive (code) with no published "
+                                f"sha256; benchkit never loads code from an unverified file (fix: none until a "
+                                f"hash is pinned in benchkit/metrics/catalog.py KNOWN_SHA256)")
+                continue
             status, detail = check_file(self.root, rel, self.verify_weights)
             if status not in ("ok", "unverified"):
                 problems.append(f"{rel} [{status}]: {detail}")

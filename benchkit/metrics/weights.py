@@ -119,7 +119,7 @@ def check_file(root, rel: str, verify: bool = True) -> tuple[str, str]:
             else ("ok", "LIVE NIQE parameters, shapes 1x36 / 36x36")
     want = expected_sha256(rel)
     if want is None:
-        return "unverified", "present (no published hash to check)"
+        return "unverified", "present (no published hash to check; loaded as plain tensors only, never unpickled)"
     if not verify:
         return "unverified", "present (sha256 check disabled)"
     got = file_sha256(path)
