@@ -350,3 +350,14 @@ def test_benchkit_import_stays_light_with_safety():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env={"PYTHONPATH": str(Path(__file__).parents[1])})
     assert p.stdout.strip() == "False", p.stderr
+
+
+@pytest.mark.parametrize("command", ["replay", "export"])
+def test_manifest_paths_are_checked_on_read(ds, tmp_path, capsys, command):
+    _edit_manifest(ds, lambda r: r["outputs"]["gt"].update(path="../../notes.txt"))
+    before = tree(tmp_path)
+    rc = main([command, str(ds), *(["img0"] if command == "replay" else [])])
+    msg = "".join(capsys.readouterr())
+    assert rc == 2 and str(ds / "manifest.jsonl") in msg and "'../../notes.txt'" in msg
+    assert "fix: rebuild the dataset" in msg
+    assert tree(tmp_path) == before
