@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 GUARD = '''
 import os, socket
@@ -68,6 +69,7 @@ def test_guard_catches_a_connection(tmp_path, cli_env):
     assert "network guard" in p.stdout and log.read_text().count("create_connection") == 1
 
 
+@pytest.mark.slow
 def test_demo_and_evaluate_make_no_connection(tmp_path, cli_env):
     env, log = _guard_env(tmp_path, cli_env)
     weights = tmp_path / "weights"

@@ -361,3 +361,22 @@ def test_manifest_paths_are_checked_on_read(ds, tmp_path, capsys, command):
     assert rc == 2 and str(ds / "manifest.jsonl") in msg and "'../../notes.txt'" in msg
     assert "fix: rebuild the dataset" in msg
     assert tree(tmp_path) == before
+
+
+def test_unsafe_source_name_fails_only_its_sample(tmp_path, capsys):
+    import cv2
+    import numpy as np
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    img = np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    cv2.imwrite(str(src / "ok.png"), img)
+    cv2.imwrite(str(src / "bad name.png"), img)
+    before = tree(tmp_path)
+    rc = main(["degrade", "--no-progress", str(src), str(out)])
+    text = "".join(capsys.readouterr())
+    assert rc == 3, text
+    assert (out / "lq" / "ok.png").is_file() and not (out / "lq" / "bad name.png").exists()
+    fails = [json.loads(x) for x in (out / "failures.jsonl").read_text().splitlines()]
+    assert [f["key"] for f in fails] == ["bad name"] and "sample key 'bad name'" in fails[0]["error"]
+    assert tree(tmp_path, skip=out) == before
