@@ -1,9 +1,10 @@
 """Atomic file writes and hashing.
 
-Writers create ``<name>.<random>.tmp`` in the destination folder, fsync it and
-``os.replace`` it over the final name, so a killed process never leaves a
-half-written file under a final name (leftover ``*.tmp`` files are ignored and
-cleaned by the runners).
+Writers create ``.benchkit-tmp-<pid>-<random>-<name>`` in the destination folder, fsync it
+and ``os.replace`` it over the final name, so a killed process never leaves a half-written
+file under a final name. Leftovers carry that benchkit-unique prefix (:data:`TMP_PREFIX`) and
+are removed by :func:`clean_tmp` only inside folders holding benchkit's own ``spec.json``:
+user files (``*.tmp`` or any other name) are never deleted.
 
 Written files get the permissions any other tool would give them: ``0o666 & ~umask`` (``mkstemp`` alone
 creates 0600, which made datasets on shared clusters unreadable by colleagues). An ``OSError`` while
@@ -17,6 +18,18 @@ import json
 import os
 import tempfile
 from pathlib import Path
+
+TMP_PREFIX = ".benchkit-tmp-"
+
+
+def tmp_name(name: str) -> str:
+    """A benchkit-unique temporary name for ``name``: ``.benchkit-tmp-<pid>-<random>-<name>``."""
+    return f"{TMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}-{name}"
+
+
+def is_tmp_name(name: str) -> bool:
+    """True for names made by :func:`tmp_name` (benchkit's own temporary files and folders)."""
+    return name.startswith(TMP_PREFIX)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -65,7 +78,7 @@ def mkstemp_honouring_umask(path: Path, suffix: str = ".tmp"):
 
     Returns ``(fd, tmp_path)`` like ``mkstemp``.
     """
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=tmp_name(path.name)[:200] + ".", suffix=suffix, dir=path.parent)
     try:
         os.fchmod(fd, file_mode())
     except BaseException:
@@ -124,15 +137,29 @@ def atomic_write_json(path, obj, indent: int | None = 2) -> None:
     atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=True) + "\n")
 
 
-def clean_tmp(folder) -> int:
-    """Remove leftover ``*.tmp`` files below ``folder`` (from killed runs). Returns the count."""
+def clean_tmp(folder, spec_name: str = "spec.json") -> int:
+    """Remove benchkit's leftover temporary files (:data:`TMP_PREFIX`) below ``folder``.
+
+    Does nothing unless ``folder`` holds benchkit's ``spec_name`` (a folder benchkit owns);
+    never descends into sub-folders that hold their own ``spec_name`` (another dataset) and
+    never follows symlinks; only names made by :func:`tmp_name` are removed, so user files
+    (``*.tmp`` included) are never touched. Returns the count removed.
+    """
+    folder = Path(folder)
+    if not (folder / spec_name).is_file():
+        return 0
     n = 0
-    for p in Path(folder).rglob("*.tmp"):
-        try:
-            p.unlink()
-            n += 1
-        except OSError:
-            pass
+    for dirpath, dirnames, filenames in os.walk(folder):
+        here = Path(dirpath)
+        dirnames[:] = [d for d in dirnames
+                       if not (here / d).is_symlink() and not (here / d / spec_name).exists()]
+        for f in filenames:
+            if is_tmp_name(f):
+                try:
+                    (here / f).unlink()
+                    n += 1
+                except OSError:
+                    pass
     return n
 
 

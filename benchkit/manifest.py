@@ -110,7 +110,24 @@ def read_manifest(out_dir) -> dict[str, dict]:
     for i, r in enumerate(recs):
         if not isinstance(r, dict) or not isinstance(r.get("key"), str):
             raise BenchkitError(f"{path}: record {i + 1} has no 'key' (not a benchkit manifest line); {fix}")
+        outs = r.get("outputs")
+        for o in (outs.values() if isinstance(outs, dict) else ()):
+            rel = o.get("path") if isinstance(o, dict) else None
+            if rel is not None and not _relative_inside(rel):
+                raise BenchkitError(f"{path}: record {i + 1} (key {r['key']!r}) has output path {rel!r}, which is "
+                                    f"absolute or contains '..'; benchkit only reads files inside the dataset "
+                                    f"folder (fix: rebuild the dataset; never edit manifest paths)")
     return {r["key"]: r for r in recs}
+
+
+def _relative_inside(rel) -> bool:
+    """True for a non-empty relative '/'-separated path without '..' parts (a manifest output path)."""
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    if not isinstance(rel, str) or not rel or "\\" in rel or "\0" in rel:
+        return False
+    pp = PurePosixPath(rel)
+    return not pp.is_absolute() and not PureWindowsPath(rel).drive and ".." not in pp.parts
 
 
 def read_spec(out_dir) -> dict:

@@ -150,7 +150,11 @@ class Producer(ABC):
         raise BenchkitError(f"sample {record['key']!r} is not among this source's jobs")
 
     def output_relpath(self, key: str, name: str, suffix: str) -> str:
-        return f"{name}/{key}{suffix}"
+        """``<name>/<key><suffix>``; the key's parts and the output name must be safe names
+        (:mod:`benchkit.safety`), so no output is ever written outside the dataset folder."""
+        from benchkit.safety import safe_key, safe_name
+
+        return f"{safe_name('output', name)}/{safe_key(key)}{suffix}"
 
 
 # ----------------------------------------------------------------------------- outputs

@@ -199,7 +199,7 @@ def test_runner_resumes_and_redoes_damaged_outputs(tmp_path):
     (out / "lq" / "s02.png").write_bytes(b"garbage")
     lines = (out / mf.MANIFEST).read_text().splitlines()
     (out / mf.MANIFEST).write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])
-    (out / "lq" / "s03.png.abc.tmp").write_bytes(b"x")
+    (out / "lq" / ".benchkit-tmp-1-abcd-s03.png.x1").write_bytes(b"x")  # a killed writer's leftover
     s = run_producer(NoiseProducer(), out, seed=1, progress=False)
     assert s.skipped == 4 and s.produced == 2
     assert _tree_bytes(out) == ref

@@ -64,7 +64,7 @@ def test_sigkill_mid_build_then_resume_gives_clean_bytes(source, tmp_path, cli_e
     assert f"{partial} already done" in p.stdout
     assert _tree(out) == _tree(clean)  # every output, manifest.jsonl and spec.json byte-identical
     assert (out / mf.MANIFEST).read_bytes() == (clean / mf.MANIFEST).read_bytes()
-    assert not list(out.rglob("*.tmp")) and not list(clean.rglob("*.tmp"))
+    assert not list(out.rglob(".benchkit-tmp-*")) and not list(clean.rglob(".benchkit-tmp-*"))
 
 
 def test_dask_localcluster_backend_matches_joblib(source, tmp_path):

@@ -101,7 +101,7 @@ def test_io_thread_gives_identical_bytes_and_manifest(tmp_path, monkeypatch):
     for name in ("w1", "seq", "w2"):
         spec = mf.read_spec(tmp_path / name)
         assert spec["dataset_fingerprint"] == mf.read_spec(tmp_path / "w1")["dataset_fingerprint"]
-        assert not list((tmp_path / name).rglob("*.tmp"))
+        assert not list((tmp_path / name).rglob(".benchkit-tmp-*"))
 
 
 def test_write_failure_is_that_samples_failure_and_the_rest_completes(tmp_path, monkeypatch):
@@ -122,7 +122,7 @@ def test_write_failure_is_that_samples_failure_and_the_rest_completes(tmp_path, 
     assert sorted(fails) == ["s03", "s05"]
     assert fails["s03"]["error"] == "OSError: [Errno 28] No space left on device"
     assert fails["s03"]["path"] == "src/s03.png" and "failing_write" in fails["s03"]["traceback"]
-    assert not list(out.rglob("*.tmp"))
+    assert not list(out.rglob(".benchkit-tmp-*"))
     # the same failure record without the I/O thread
     s_seq = run_producer(LoadingProducer(), tmp_path / "seq", seed=5, backend="sequential", progress=False)
     assert s_seq.failures == s.failures

@@ -367,9 +367,11 @@ class _FrameAveragingBuilder(DatasetBuilder):
         return sorted(sample_key(seq, c, n) for c, levels in job.payload["groups"] for n in levels)
 
     def output_relpath(self, key: str, name: str, suffix: str) -> str:
+        from benchkit.safety import safe_key
+
         if name == "gt":  # the sharp centre frame, shared by every level of its group
-            return f"gt/{key.rsplit('_n', 1)[0]}{suffix}"
-        return f"{name}/{key}{suffix}"
+            return f"gt/{safe_key(key).rsplit('_n', 1)[0]}{suffix}"
+        return super().output_relpath(key, name, suffix)
 
     # -- produce ------------------------------------------------------------------------------------------
     def _plan_seed(self, root_seed: int) -> dict:

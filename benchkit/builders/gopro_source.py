@@ -88,7 +88,7 @@ def scan_sequence(root: Path, split: str, seq_dir: Path):
     seq = seq_dir.name
     numbered, others = [], []
     for p in sorted(seq_dir.iterdir()):
-        if not p.is_file() or p.name.endswith(".tmp"):
+        if not p.is_file() or p.name.endswith(".tmp") or p.name.startswith(".benchkit-tmp-"):
             continue
         if p.suffix.lower() == ".png" and p.stem.isascii() and p.stem.isdigit():  # "¹".isdigit() but int() fails
             numbered.append((int(p.stem), p))

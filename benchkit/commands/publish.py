@@ -20,6 +20,10 @@ def run(args) -> int:
 
     from benchkit.harness.publish import publish
 
+    from benchkit.safety import safe_name
+
+    if not args.run:  # the benchmark name becomes runs/<name>
+        safe_name("benchmark", args.benchmark)
     pub = publish(args.run or Path("runs") / args.benchmark, out_dir=args.out)
     print(pub.report())
     return 0

@@ -242,7 +242,19 @@ def publish(run_dir, out_dir=None) -> Published:
 
         raise CorruptFileError(rp, f"not a complete benchkit results.json (no {', '.join(map(repr, missing))})", fix)
     results["run_dir"] = str(run_dir)
-    out = Path(out_dir) if out_dir else (source_checkout() or Path.cwd()) / "leaderboards" / results["benchmark"]
+    from benchkit.safety import contained, safe_name
+
+    try:  # names from results.json become file names: they must stay single safe path components
+        safe_name("benchmark", results.get("benchmark"))
+        for dataset in results.get("dataset_order") or results["datasets"]:
+            safe_name("dataset", dataset)
+    except BenchkitError as e:
+        raise BenchkitError(f"{rp}: {e}") from None
+    if out_dir:
+        out = Path(out_dir)
+    else:  # the default stays inside leaderboards/
+        root = (source_checkout() or Path.cwd()) / "leaderboards"
+        out = contained(root, root / results["benchmark"], f"leaderboard folder of benchmark {results['benchmark']!r}")
     out.mkdir(parents=True, exist_ok=True)
     pub = Published(out)
     plots = {}

@@ -64,6 +64,9 @@ class Method(ABC):
 
     def setup(self, device: str | None = None, weights_dir=None) -> None:
         """Record the weights folder (and optionally the device); must stay cheap (models load in :meth:`load`)."""
+        from benchkit.safety import safe_name
+
+        safe_name("method", self.name)  # it names <weights root>/methods/<name> and output folders
         if device is not None:
             self.device = self.effective_device(device)
         self.weights_dir = Path(weights_dir) if weights_dir else None
@@ -107,11 +110,17 @@ class Method(ABC):
     def _unload(self) -> None:
         """Drop references to models (override)."""
 
+    def weight_path(self, w: str) -> Path:
+        """``weights_dir / w``, resolved; ConfigError if it leaves ``weights_dir`` (``..``, absolute, symlink)."""
+        from benchkit.safety import contained
+
+        return contained(self.weights_dir, self.weights_dir / w, f"method {self.name!r} weight file")
+
     def missing_weights(self) -> list[str]:
         if not self.weight_files:
             return []
         root = self.weights_dir
-        return [w for w in self.weight_files if root is None or not (root / w).is_file()]
+        return [w for w in self.weight_files if root is None or not self.weight_path(w).is_file()]
 
     def availability(self) -> tuple[bool, str]:
         """(True, '') if :meth:`restore` can run here, else (False, reason with the fix)."""
@@ -140,7 +149,7 @@ class Method(ABC):
 
         out = {}
         for w in self.weight_files:
-            p = (self.weights_dir / w) if self.weights_dir else None
+            p = self.weight_path(w) if self.weights_dir else None
             out[w] = sha256_file(p) if p is not None and p.is_file() else None
         return out
 

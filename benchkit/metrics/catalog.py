@@ -89,6 +89,11 @@ KNOWN_SHA256 = {
     CLIP_VITB32: "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af",
 }
 
+# TorchScript archives pyiqa loads with torch.jit.load (code + pickled objects): benchkit loads them only
+# when their full sha256 is pinned above; without a pin the metric is unavailable (ARNIQA's regressor:
+# no hash is published for it).
+TORCHSCRIPT = frozenset({CLIP_RN50, CLIP_VITB32, P + "regressor_koniq10k.pth"})
+
 
 def _v(extra: str = "") -> str:
     return f"1+pyiqa{PYIQA_VERSION}" + (f"+{extra}" if extra else "")
@@ -145,7 +150,8 @@ CATALOG: tuple = (
                     "(provision with `benchkit weights provision niqe`); lower is better."),
     _py("liqe", "NR", True, "liqe", weights=(P + "liqe_koniq.pt", CLIP_VITB32),
         description="LIQE (Zhang et al. 2023) KonIQ checkpoint, CLIP ViT-B/32; [1,5]. "
-                    "Writes hub/pyiqa/liqe_text_feat.pt on first use (root must be writable)."),
+                    "Its text features are computed from the pinned CLIP weights in a private temporary "
+                    "folder (pyiqa's liqe_text_feat.pt cache is never read from the weights root)."),
     _py("ilniqe", "NR", False, "ilniqe", weights=(P + "ILNIQE_templateModel.mat",),
         description="IL-NIQE (Zhang et al. 2015); lower is better."),
     _py("topiq_nr", "NR", True, "topiq_nr",

@@ -7,6 +7,17 @@ is offline, and every download function pyiqa/torch.hub/CLIP would call raises
 :class:`UnavailableError`. Checkpoints pyiqa loads through ``load_pretrained_network``
 (including its ``strict=False`` loads for LPIPS/DISTS/TOPIQ) are checked key by key and
 shape by shape before they are applied.
+
+No code from files: inside :func:`pyiqa_context` (on the thread that entered it) every
+``torch.load`` -- pyiqa's own, ``torch.hub.load_state_dict_from_url`` (torchvision backbones,
+ARNIQA's encoder; pyiqa passes ``weights_only=False`` there), timm's, CLIP's -- goes through
+:func:`_guarded_load`: the file is hashed (recorded in ``reads``) and unpickled only if its
+full sha256 equals the value pinned for its name (:func:`benchkit.metrics.weights.pinned_sha256`);
+any other file is loaded with ``weights_only=True`` (plain tensors) or refused with
+:class:`WeightsCheckError`. ``torch.jit.load`` (TorchScript) is allowed only for pinned files;
+``torch.hub.load`` (hubconf code) and transformers' remote code are refused. LIQE's text-feature
+cache (``liqe_text_feat.pt``) is generated in a private temporary folder from the pinned CLIP
+weights, never read from the weights root.
 """
 
 from __future__ import annotations
@@ -67,18 +78,113 @@ def _local_clip(root: Path):
     return _download
 
 
+_GUARD = threading.local()  # .state: the active guard of this thread (root, reads) or None
+
+
+def _short(e: Exception) -> str:
+    """``Type: first line`` of an exception, without terminal escape codes."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip().splitlines()
+    return f"{type(e).__name__}: {(text[0] if text else '')[:160]}"
+
+
+def _path_of(f):
+    """The file path behind a torch.load/jit.load argument, or None (in-memory buffer)."""
+    if isinstance(f, (str, os.PathLike)):
+        return Path(f)
+    name = getattr(f, "name", None)
+    if isinstance(name, str) and os.path.isfile(name):
+        return Path(name)
+    return None
+
+
+def _pin_check(root: Path, path: Path) -> tuple[bool, str, str | None]:
+    """(matches a full pinned sha256, its sha256, the pinned value or None) for ``path``."""
+    from benchkit.metrics.weights import file_sha256, pinned_sha256
+
+    real = Path(path).resolve()
+    sha = file_sha256(real)
+    try:
+        rel = real.relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        rel = None
+    pin = pinned_sha256(rel) if rel else None
+    return (pin is not None and sha == pin), sha, pin
+
+
+def _refuse_code(path, sha, what: str):
+    return WeightsCheckError(
+        f"{path}: {what}, and its sha256 {sha[:16]}... matches no pinned value; benchkit never runs "
+        f"code or unpickles objects from a file it has not verified (fix: replace the file by the "
+        f"published release whose full sha256 is pinned in benchkit/metrics/catalog.py KNOWN_SHA256, "
+        f"or remove it and leave this metric unavailable)")
+
+
+def _guarded_load(orig):
+    """torch.load replacement: unpickle only files with a matching pinned sha256, else weights_only=True."""
+    def load(f, *args, **kwargs):
+        g = getattr(_GUARD, "state", None)
+        if g is None:  # another thread, outside pyiqa: untouched
+            return orig(f, *args, **kwargs)
+        path = _path_of(f)
+        trusted, sha = False, None
+        if path is not None:
+            trusted, sha, _pin = _pin_check(g["root"], path)
+            g["reads"][str(path)] = sha
+        if trusted:
+            return orig(f, *args, **kwargs)
+        args = args[:1]  # (map_location,); a custom pickle_module is never honoured for unverified files
+        kwargs.pop("pickle_module", None)
+        kwargs["weights_only"] = True
+        try:
+            return orig(f, *args, **kwargs)
+        except Exception as e:  # torch raises UnpicklingError / RuntimeError variants
+            where = path if path is not None else "<in-memory buffer>"
+            raise WeightsCheckError(
+                f"{where}: cannot be loaded as plain tensors (weights_only=True: {_short(e)}); refusing to unpickle a file whose full sha256 is not pinned (fix: "
+                f"replace it by the published release, pinned in benchkit/metrics/catalog.py KNOWN_SHA256, "
+                f"or remove it)") from e
+    return load
+
+
+def _guarded_jit_load(orig):
+    def jit_load(f, *args, **kwargs):
+        g = getattr(_GUARD, "state", None)
+        if g is None:
+            return orig(f, *args, **kwargs)
+        path = _path_of(f)
+        if path is None:
+            raise WeightsCheckError("TorchScript from an in-memory buffer: refused (fix: none; report it)")
+        trusted, sha, _pin = _pin_check(g["root"], path)
+        g["reads"][str(path)] = sha
+        if not trusted:
+            raise _refuse_code(path, sha, "a TorchScript archive (code and pickled objects)")
+        return orig(f, *args, **kwargs)
+    return jit_load
+
+
+def _refuse_hub_code(*args, **kwargs):
+    raise WeightsCheckError(f"pyiqa tried to run repository code ({args[:1]}) through torch.hub.load / "
+                            f"trust_remote_code; benchkit never runs code from downloaded or cached files "
+                            f"(fix: use another metric)")
+
+
 def _read_checkpoint(path: Path, trusted: bool):
-    """torch.load with weights_only=True; pickled objects only for sha256-verified files."""
+    """torch.load with weights_only=True; pickled objects only for files matching a full pinned sha256."""
     import torch
 
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
+    except WeightsCheckError:  # raised by the guard (already names the file and the fix)
+        if not trusted:
+            raise
     except Exception as e:  # unpickling errors come in many types
         if not trusted:
             raise WeightsCheckError(
-                f"{path}: cannot be loaded as plain tensors ({type(e).__name__}: {str(e)[:200]}); "
-                f"refusing to unpickle a file whose sha256 was not verified") from e
-        return torch.load(str(path), map_location="cpu", weights_only=False)
+                f"{path}: cannot be loaded as plain tensors ({_short(e)}); refusing to unpickle a file whose "
+                f"full sha256 is not pinned (fix: replace it by the published release, or remove it)") from e
+    return torch.load(str(path), map_location="cpu", weights_only=False)
 
 
 def check_state_dict(net, state: dict, strict: bool, source) -> None:
@@ -142,13 +248,18 @@ def _make_checked_loader(root: Path, trusted_paths: set):
 
 
 @contextlib.contextmanager
-def pyiqa_context(root: Path, trusted_paths: set = frozenset()):
+def pyiqa_context(root: Path, trusted_paths: set = frozenset(), reads: dict | None = None):
     """Run pyiqa with its caches under ``root`` and every download path disabled.
 
     Sets TORCH_HOME=root, HF_HOME=root/huggingface, HF_HUB_OFFLINE=1 (restored on exit)
     before pyiqa is imported, and patches (for the duration) the cache/download globals of
-    torch.hub, huggingface_hub, pyiqa and pyiqa's checkpoint loader.
+    torch.hub, huggingface_hub, pyiqa and pyiqa's checkpoint loader, and the file loaders
+    (``torch.load``, ``torch.jit.load``, ``torch.hub.load``, transformers remote code; see the
+    module docstring). ``reads`` (if given) collects {path: sha256} of every file loaded.
     """
+    import shutil
+    import tempfile
+
     root = Path(root)
     env = {"TORCH_HOME": str(root), "HF_HOME": str(root / "huggingface"),
            "HF_HUB_CACHE": str(root / "huggingface" / "hub"), "HF_HUB_OFFLINE": "1",
@@ -163,9 +274,17 @@ def pyiqa_context(root: Path, trusted_paths: set = frozenset()):
                 patches.append((obj, name, getattr(obj, name)))
                 setattr(obj, name, value)
 
+        old_guard = getattr(_GUARD, "state", None)
+        private = None
         try:
+            import torch
             import torch.hub
+            import torch.jit
 
+            _GUARD.state = {"root": root, "reads": reads if reads is not None else {}}
+            patch(torch, "load", _guarded_load(torch.load))
+            patch(torch.jit, "load", _guarded_jit_load(torch.jit.load))
+            patch(torch.hub, "load", _refuse_hub_code)
             patch(torch.hub, "_hub_dir", str(root / "hub"))  # what torch.hub.set_dir() sets
             patch(torch.hub, "download_url_to_file", _no_download)
             import huggingface_hub.constants as hfc
@@ -185,10 +304,20 @@ def pyiqa_context(root: Path, trusted_paths: set = frozenset()):
                     patch(mod, "download_url_to_file", _no_download)
                 if mod.__name__.endswith("clip_model") and hasattr(mod, "_download"):
                     patch(mod, "_download", _local_clip(root))
+                if mod.__name__.endswith("liqe_arch") and hasattr(mod, "DEFAULT_CACHE_DIR"):
+                    # text features are regenerated from the pinned CLIP weights, never read from the root
+                    private = private or tempfile.mkdtemp(prefix="benchkit-liqe-")
+                    patch(mod, "DEFAULT_CACHE_DIR", private)
+            for n, mod in list(sys.modules.items()):
+                if n.startswith("transformers") and mod and hasattr(mod, "get_class_from_dynamic_module"):
+                    patch(mod, "get_class_from_dynamic_module", _refuse_hub_code)
             yield
         finally:
             for obj, name, value in reversed(patches):
                 setattr(obj, name, value)
+            _GUARD.state = old_guard
+            if private:
+                shutil.rmtree(private, ignore_errors=True)
             for k, v in old_env.items():
                 if v is None:
                     os.environ.pop(k, None)
@@ -229,8 +358,16 @@ class PyiqaMetric(Metric):
         for mod, hint in _EXTRA_DEPS.get(self.info.name, {}).items():
             if importlib.util.find_spec(mod) is None:
                 return False, f"python module {mod!r} missing: pip install '{hint}'"
+        from benchkit.metrics.catalog import TORCHSCRIPT
+        from benchkit.metrics.weights import pinned_sha256
+
         problems = []
         for rel in self.info.weights:
+            if rel in TORCHSCRIPT and pinned_sha256(rel) is None:
+                problems.append(f"{rel} [no pinned sha256]: a TorchScript archive (code) with no published "
+                                f"sha256; benchkit never loads code from an unverified file (fix: none until a "
+                                f"hash is pinned in benchkit/metrics/catalog.py KNOWN_SHA256)")
+                continue
             status, detail = check_file(self.root, rel, self.verify_weights)
             if status not in ("ok", "unverified"):
                 problems.append(f"{rel} [{status}]: {detail}")
@@ -239,10 +376,14 @@ class PyiqaMetric(Metric):
         return True, ""
 
     def _trusted(self) -> set:
-        from benchkit.metrics.weights import check_file
-
+        """Weight files whose full pinned sha256 matches (the only ones that may be unpickled)."""
         return {str(self.root / rel) for rel in self.info.weights
-                if check_file(self.root, rel, self.verify_weights)[0] == "ok"}
+                if (self.root / rel).is_file() and _pin_check(self.root, self.root / rel)[0]}
+
+    @property
+    def reads(self) -> dict:
+        """{path: sha256} of every file pyiqa loaded through torch for this metric (hashed on load)."""
+        return self.__dict__.setdefault("_reads", {})
 
     # -- loading ----------------------------------------------------------------------
     def load(self):
@@ -263,7 +404,7 @@ class PyiqaMetric(Metric):
                 raise ConfigError(f"metric {self.info.name!r}: color_space must be one of "
                                   f"{sorted(_COLOR_SPACES)}, got {cs!r}")
             kwargs.update(_COLOR_SPACES[cs])
-        with pyiqa_context(self.root, self._trusted()), contextlib.redirect_stdout(io.StringIO()):
+        with pyiqa_context(self.root, self._trusted(), self.reads), contextlib.redirect_stdout(io.StringIO()):
             import pyiqa
             import torch
 
@@ -274,7 +415,9 @@ class PyiqaMetric(Metric):
                 raise
             except Exception as e:
                 raise UnavailableError(f"metric {self.info.name!r}: pyiqa could not build it here "
-                                       f"({type(e).__name__}: {str(e)[:300]})") from e
+                                       f"({type(e).__name__}: {str(e)[:300]}); its weight files under "
+                                       f"{self.root}: {', '.join(self.info.weights)} (fix: check them with "
+                                       f"`benchkit weights status` and replace damaged ones)") from e
         model.eval()
         self._model = model
         return model
@@ -287,7 +430,7 @@ class PyiqaMetric(Metric):
         out: list[float] = []
         shapes = {d.shape for d in dists}
         step = self.batch_size if len(shapes) == 1 else 1
-        with pyiqa_context(self.root, self._trusted()), torch.no_grad():
+        with pyiqa_context(self.root, self._trusted(), self.reads), torch.no_grad():
             for i in range(0, len(dists), step):
                 x = _to_tensor(dists[i:i + step]).to(self.device)
                 if refs is not None:
@@ -374,7 +517,7 @@ class PyiqaMetric(Metric):
         model = self.load()
         import torch
 
-        with pyiqa_context(self.root, self._trusted()), torch.no_grad(), \
+        with pyiqa_context(self.root, self._trusted(), self.reads), torch.no_grad(), \
                 contextlib.redirect_stdout(io.StringIO()):
             v = float(model(str(dist_dir), str(ref_dir), mode=self.info.settings.get("fid_mode", "clean"),
                             num_workers=0, verbose=False))

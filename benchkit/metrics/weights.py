@@ -68,6 +68,17 @@ def expected_sha256(rel: str) -> str | None:
     return m.group(1) if m else None
 
 
+def pinned_sha256(rel: str) -> str | None:
+    """The FULL sha256 pinned for weight file ``rel`` (KNOWN_SHA256, or a 64-hex hash in its name), else None.
+
+    Only a file matching a full pinned sha256 may be unpickled or loaded as TorchScript; short hash
+    prefixes in names (8 hex digits, as torchvision/pyiqa publish) identify releases but are too
+    short to trust code with, so those files load only as plain tensors (``weights_only=True``).
+    """
+    want = expected_sha256(rel)
+    return want if want is not None and len(want) == 64 else None
+
+
 def file_sha256(path: Path) -> str:
     """sha256 of ``path``, cached per (path, size, mtime) for this process."""
     from benchkit.fsio import sha256_file
@@ -108,7 +119,7 @@ def check_file(root, rel: str, verify: bool = True) -> tuple[str, str]:
             else ("ok", "LIVE NIQE parameters, shapes 1x36 / 36x36")
     want = expected_sha256(rel)
     if want is None:
-        return "unverified", "present (no published hash to check)"
+        return "unverified", "present (no published hash to check; loaded as plain tensors only, never unpickled)"
     if not verify:
         return "unverified", "present (sha256 check disabled)"
     got = file_sha256(path)
