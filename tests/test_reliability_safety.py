@@ -312,7 +312,8 @@ def _results(tmp_path, benchmark="demo", dataset="ds1"):
     run = tmp_path / "run"
     run.mkdir()
     (run / "results.json").write_text(json.dumps({"benchmark": benchmark, "datasets": {dataset: {}},
-                                                  "dataset_order": [dataset]}))
+                                                  "dataset_order": [dataset], "config": {}, "metrics": {},
+                                                  "summary": [], "failures": [], "skipped": []}))
     return run
 
 
@@ -373,12 +374,14 @@ def test_unsafe_source_name_fails_only_its_sample(tmp_path, capsys):
     src.mkdir()
     img = np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     cv2.imwrite(str(src / "ok.png"), img)
-    cv2.imwrite(str(src / "bad name.png"), img)
+    cv2.imwrite(str(src / "my photo.png"), img)  # spaces are a normal file name: kept
+    cv2.imwrite(str(src / "bad:name.png"), img)  # a reserved character: that sample alone fails
     before = tree(tmp_path)
     rc = main(["degrade", "--no-progress", str(src), str(out)])
     text = "".join(capsys.readouterr())
     assert rc == 3, text
-    assert (out / "lq" / "ok.png").is_file() and not (out / "lq" / "bad name.png").exists()
+    assert (out / "lq" / "ok.png").is_file() and (out / "lq" / "my photo.png").is_file()
+    assert not (out / "lq" / "bad:name.png").exists()
     fails = [json.loads(x) for x in (out / "failures.jsonl").read_text().splitlines()]
-    assert [f["key"] for f in fails] == ["bad name"] and "sample key 'bad name'" in fails[0]["error"]
+    assert [f["key"] for f in fails] == ["bad:name"] and "sample key 'bad:name'" in fails[0]["error"]
     assert tree(tmp_path, skip=out) == before
