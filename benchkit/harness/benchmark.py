@@ -77,6 +77,11 @@ class BenchmarkConfig:
     seed: int = 0  # root seed of stochastic methods' per-sample generators (root seed, key, method name)
 
     def __post_init__(self):
+        from benchkit.safety import safe_name
+
+        safe_name("benchmark", self.name)  # names become folders (runs/<name>, leaderboards/<name>)
+        for d in self.datasets:
+            safe_name("dataset", d.name)
         names = [d.name for d in self.datasets]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:

@@ -75,8 +75,10 @@ def adhoc_benchmark(dataset_paths, metrics=None, scale=None, name=None):
 
     specs, seen = [], set()
     for p in dataset_paths:
+        import re
+
         p = Path(p).resolve()
-        n = p.name or "dataset"
+        n = re.sub(r"[^A-Za-z0-9._-]+", "_", p.name).lstrip("._")[:64] or "dataset"
         while n in seen:
             n += "_"
         seen.add(n)
