@@ -178,3 +178,20 @@ def test_figure_png_and_pdf(tmp_path, cli_env):
     assert str(png) in p.stdout
     bad = run_cli(args[:8] + ["0,0,100,100"] + args[9:], env=cli_env, check=False)
     assert bad.returncode != 0 and "leaves the 48x48 output grid" in bad.stderr
+
+
+def test_publish_cli_html_and_bad_bootstrap(tmp_path, cli_env):
+    from conftest import run_cli
+
+    scores = {m: {"psnr": [20.0 + i, 21.0, 22.5], "ssim": [0.5, 0.6, 0.7 + i / 10]} for i, m in enumerate("ab")}
+    run = write_fake_run(tmp_path, scores, n=3, size=32, outputs=False)
+    p = run_cli(["publish", "--run", str(run), "--out", str(tmp_path / "lb"), "--html", "--ci-seed", "3",
+                 "--resamples", "300"], env=cli_env)
+    assert "index.html" in p.stdout and (tmp_path / "lb" / "html" / "index.html").is_file()
+    meta = json.loads((tmp_path / "lb" / "meta.json").read_text())
+    assert (meta["bootstrap"]["seed"], meta["bootstrap"]["resamples"]) == (3, 300)
+    # the dataset folder does not exist: the tables are still published, the page says why there are no images
+    assert "images not available" in (tmp_path / "lb" / "html" / "index.html").read_text()
+    bad = run_cli(["publish", "--run", str(run), "--out", str(tmp_path / "lb"), "--resamples", "5"], env=cli_env,
+                  check=False)
+    assert bad.returncode != 0 and "resamples must be an int >= 100" in bad.stderr

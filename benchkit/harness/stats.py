@@ -61,12 +61,21 @@ class Bootstrap:
                 "dataset_level": DATASET_LEVEL_REASON}
 
 
+_LAST: dict = {}  # the most recent index matrix (every method of a dataset reuses it)
+
+
 def resample_indices(n: int, boot: Bootstrap):
-    """(resamples, n) int64 indices: the draws for a vector of ``n`` values (see module doc)."""
+    """(resamples, n) int64 indices: the draws for a vector of ``n`` values (see module doc); read-only."""
     import numpy as np
 
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([boot.seed, n])))
-    return rng.integers(0, n, size=(boot.resamples, n))
+    key = (boot.seed, boot.resamples, n)
+    if key not in _LAST:
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([boot.seed, n])))
+        idx = rng.integers(0, n, size=(boot.resamples, n))
+        idx.flags.writeable = False
+        _LAST.clear()
+        _LAST[key] = idx
+    return _LAST[key]
 
 
 def resampled_means(x, boot: Bootstrap):
