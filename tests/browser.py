@@ -160,7 +160,7 @@ class Browser:
     def close(self):
         try:
             self.call("Browser.close", session=None)
-        except Exception:
+        except (OSError, RuntimeError, TimeoutError):  # already gone: the wait below reaps it
             pass
         try:
             self.proc.wait(timeout=10)

@@ -13,7 +13,8 @@ HIB = {"psnr": True, "ssim": True, "lpips": False, "dists": False, "clipiqa": Tr
 
 
 def write_fake_run(root: Path, scores: dict, dataset: str = "toy", kind: str = "blur", n: int = 3, size: int = 48,
-                   dataset_metrics: dict | None = None, outputs: bool = True, skipped=None) -> Path:
+                   dataset_metrics: dict | None = None, outputs: bool = True, skipped=None,
+                   input_only: bool = False) -> Path:
     """``scores``: {method: {metric: [value per image, in key order]}}; returns the run folder.
 
     Writes a toy dataset (``benchkit.harness.toyset``) under ``root/data`` and, with ``outputs``, method outputs
@@ -35,6 +36,13 @@ def write_fake_run(root: Path, scores: dict, dataset: str = "toy", kind: str = "
     assert all(len(v) == len(keys) for per in scores.values() for v in per.values()), "one score per image"
     run = root / "run"
     run.mkdir(parents=True, exist_ok=True)
+    if input_only:  # a plain folder of the inputs (no targets): benchkit treats it as an input-only dataset
+        import shutil
+
+        plain = root / "plain"
+        plain.mkdir(exist_ok=True)
+        for r in recs:
+            shutil.copyfile(ds_dir / r["outputs"]["lq"]["path"], plain / f"{r['key']}.png")
     metrics = list(next(iter(scores.values())))
     dmetrics = dataset_metrics or {}
     all_metrics = metrics + list(next(iter(dmetrics.values()), {}))
@@ -70,8 +78,9 @@ def write_fake_run(root: Path, scores: dict, dataset: str = "toy", kind: str = "
         "metrics": {k: {"name": k, "kind": "dataset" if k in dmetrics.get(next(iter(dmetrics), ""), {}) else "FR",
                         "higher_is_better": HIB.get(k, True)} for k in all_metrics},
         "metric_order": all_metrics, "dataset_order": [dataset], "datasets_left_out": {},
-        "datasets": {dataset: {"fingerprint": "f" * 16, "dir": str(ds_dir), "scale": 4 if kind == "x4" else 1,
-                               "n_samples": len(keys), "kind": "built", "has_target": True}},
+        "datasets": {dataset: {"fingerprint": "f" * 16, "dir": str(root / "plain" if input_only else ds_dir),
+                               "scale": 4 if kind == "x4" else 1, "n_samples": len(keys),
+                               "kind": "folder" if input_only else "built", "has_target": not input_only}},
         "methods": {m: {"name": m} for m in scores}, "summary": summary, "failures": [],
         "skipped": skipped or [{"what": "method", "name": "paper-only", "reason": "paper only, no code"}],
         "counters": {}, "seconds": 1.0,

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-
 from fake_run import write_fake_run
 
 
@@ -101,7 +100,7 @@ def test_ntire_score_and_dataset_level_metric(tmp_path):
 
     rng = np.random.default_rng(0)
     n = 6
-    per = lambda lo, hi: rng.uniform(lo, hi, n).tolist()  # noqa: E731
+    per = lambda lo, hi: rng.uniform(lo, hi, n).tolist()
     scores = {m: {"lpips": per(0.1, 0.4), "dists": per(0.1, 0.3), "clipiqa": per(0.4, 0.8),
                   "maniqa": per(0.3, 0.6), "musiq": per(40, 70), "niqe": per(3, 12)} for m in ("a", "b")}
     run = write_fake_run(tmp_path, scores, n=n, size=32, outputs=False,

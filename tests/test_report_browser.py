@@ -7,7 +7,6 @@ import os
 
 import numpy as np
 import pytest
-
 from browser import Browser, find_chromium
 from fake_run import write_fake_run
 
@@ -115,4 +114,25 @@ def test_image_page_zoom_and_comparison(browser, site):
     assert browser.eval(hit + "(0.1)")[0] == "cmp-img-a"
     assert browser.eval(hit + "(0.9)")[0] == "cmp-img-b"
     assert browser.eval("document.querySelector('.cmp-line').style.left") == "25%"
+    assert browser.errors() == []
+
+
+def test_input_only_dataset_page_has_no_target(browser, tmp_path):
+    from benchkit.harness.publish import publish
+
+    rng = np.random.default_rng(6)
+    scores = {m: {"niqe": rng.uniform(3, 8, 2).tolist(), "musiq": rng.uniform(30, 60, 2).tolist()}
+              for m in ("alpha", "beta")}
+    run = write_fake_run(tmp_path, scores, n=2, size=48, input_only=True)
+    pub = publish(run, tmp_path / "lb", html=True)
+    pages = sorted((pub.html.parent / "pages").rglob("*.html"))
+    assert len(pages) == 2
+    browser.events.clear()
+    browser.goto(_url(pages[0]))
+    assert browser.errors() == []
+    names = browser.eval("Array.from(document.querySelectorAll('.panel')).map(p => p.getAttribute('data-name'))")
+    assert names == ["input (LQ)", "alpha", "beta"]
+    browser.eval("(() => { const s = document.querySelector('.cmp-slider'); s.value = 80; "
+                 "s.dispatchEvent(new Event('input')); })()")
+    assert "20%" in browser.eval("document.querySelector('.cmp-clip').style.clipPath")
     assert browser.errors() == []

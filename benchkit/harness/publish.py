@@ -249,11 +249,10 @@ def publish(run_dir, out_dir=None, html: bool = False, bootstrap=None) -> Publis
     """Write the leaderboards of the run in ``run_dir`` (default out: ``leaderboards/<benchmark>`` of the benchkit
     checkout, or of the current folder for an installed copy); ``html``: also the static site in ``html/``;
     ``bootstrap``: :class:`benchkit.harness.stats.Bootstrap` settings (default seed 0, 2000 resamples)."""
-    from benchkit.harness.stats import Bootstrap, annotate_table, read_per_image
-
     from benchkit.config import source_checkout
     from benchkit.errors import BenchkitError
     from benchkit.fsio import atomic_write_json, sha256_file
+    from benchkit.harness.stats import Bootstrap, annotate_table, read_per_image
 
     run_dir = Path(run_dir)
     rp = run_dir / "results.json"

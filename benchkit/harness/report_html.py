@@ -27,6 +27,8 @@ import json
 import re
 from pathlib import Path
 
+from benchkit.errors import BenchkitError
+
 CROP = 192  # native pixels of the output grid shown per panel
 THUMB = 128
 OVERVIEW = 384
@@ -219,7 +221,7 @@ def image_panels(ds, rec, run_dir: Path, dataset: str, methods: list, scale: int
         if p.is_file():
             try:
                 outs.append((m, "method", read_image(p)))
-            except Exception:  # an unreadable output is left out of the page, the table still reports it
+            except (BenchkitError, OSError, ValueError):  # unreadable: left out of the page (the table says it)
                 continue
     tp = ds.target_path(rec) if ds.has_target else None
     gt = read_image(tp) if tp is not None and tp.is_file() else None
@@ -244,16 +246,16 @@ def _image_page(results, dataset, key, kslug, panels, crop, scale, rows, per_ima
     x, y, side = crop
     title = f"{results['benchmark']} / {dataset} / {key}"
     out = [_head(title, 2), "<body class=\"page\">",
-           f"<nav><a href=\"../../index.html#ds-{_e(slug(dataset))}\">\u2190 {_e(results['benchmark'])} leaderboard"
-           f"</a></nav>", f"<h1>{_e(dataset)} / <code>{_e(key)}</code></h1>",
-           f"<p class=\"note\">Crop {side}x{side} px at ({x}, {y}) of the output grid (x{scale}), the region where "
-           "the methods differ most; crops at native resolution (the input's region is enlarged "
-           f"{scale}x). Wheel or +/- to zoom, drag to pan (all panels follow), double-click to reset.</p>"]
+           (f"<nav><a href=\"../../index.html#ds-{_e(slug(dataset))}\">\u2190 {_e(results['benchmark'])} "
+            "leaderboard</a></nav>"), f"<h1>{_e(dataset)} / <code>{_e(key)}</code></h1>",
+           (f"<p class=\"note\">Crop {side}x{side} px at ({x}, {y}) of the output grid (x{scale}), the region where "
+            "the methods differ most; crops at native resolution (the input's region is enlarged "
+            f"{scale}x). Wheel or +/- to zoom, drag to pan (all panels follow), double-click to reset.</p>")]
     h, w = lq_shape
     f = 100.0 / scale
-    out.append("<div class=\"overview\"><img src=\"../../img/{d}/{k}/overview.png\" alt=\"input overview\">"
-               "<div class=\"box\" style=\"left:{l:.3f}%;top:{t:.3f}%;width:{bw:.3f}%;height:{bh:.3f}%\"></div></div>"
-               .format(d=_e(slug(dataset)), k=_e(kslug), l=x * f / w, t=y * f / h, bw=side * f / w, bh=side * f / h))
+    out.append(f"<div class=\"overview\"><img src=\"../../img/{_e(slug(dataset))}/{_e(kslug)}/overview.png\" alt=\"input overview\">"
+               f"<div class=\"box\" style=\"left:{x * f / w:.3f}%;top:{y * f / h:.3f}%;width:{side * f / w:.3f}%;height:{side * f / h:.3f}%\"></div></div>"
+               )
     out.append("<div class=\"zoombar\"><button type=\"button\" data-zoom=\"in\">+</button>"
                "<button type=\"button\" data-zoom=\"out\">\u2212</button>"
                "<button type=\"button\" data-zoom=\"reset\">reset</button> <span class=\"zoomlevel\">1.00x</span></div>")
@@ -302,7 +304,7 @@ def _dataset_images(results, run_dir, dataset, rows, per_image, metric_cols, w: 
     info = results["datasets"].get(dataset, {})
     try:
         ds = open_path(Path(info["dir"]), dataset)
-    except Exception as e:  # the run's dataset folder was moved or deleted: tables only
+    except (BenchkitError, OSError, KeyError, ValueError) as e:  # dataset folder moved or deleted: tables only
         return [], f"images not available ({type(e).__name__}: {e})"
     scale = int(info.get("scale") or ds.scale or 1)
     methods = [r["method"] for r in rows]
@@ -313,7 +315,7 @@ def _dataset_images(results, run_dir, dataset, rows, per_image, metric_cols, w: 
         kslug = slug(key)
         try:
             panels, crop, lq = image_panels(ds, rec, Path(run_dir), dataset, methods, scale)
-        except Exception:  # an unreadable input: no page for it (the evaluation reported it)
+        except (BenchkitError, OSError, ValueError):  # an unreadable input: no page (the evaluation reported it)
             continue
         x, y, side = crop
         base = f"img/{dslug}/{kslug}"
@@ -380,14 +382,14 @@ def write_site(results: dict, run_dir, out: Path, pub) -> Path:
                         f"distortion plot of {_e(dataset)}\"><figcaption>perception-distortion</figcaption></figure>")
         skipped = [s for s in results.get("skipped", []) if s.get("dataset") in (None, dataset)]
         if skipped:
-            body.append("<details class=\"skipped\"><summary>Not evaluated ({})</summary><ul>".format(len(skipped))
+            body.append(f"<details class=\"skipped\"><summary>Not evaluated ({len(skipped)})</summary><ul>"
                         + "".join(f"<li>{_e(s['what'])} <code>{_e(s['name'])}</code>: {_e(s['reason'])}</li>"
                                   for s in skipped) + "</ul></details>")
         fails = [f for f in results.get("failures", []) if f.get("dataset") in (None, dataset)]
         if fails:
             from benchkit.harness.results import describe_failure
 
-            body.append("<details class=\"failures\"><summary>Failures ({})</summary><ul>".format(len(fails))
+            body.append(f"<details class=\"failures\"><summary>Failures ({len(fails)})</summary><ul>"
                         + "".join(f"<li>{_e(describe_failure(f))}</li>" for f in fails) + "</ul></details>")
         metric_cols = [m for m in results.get("metric_order") or results["metrics"]
                        if results["metrics"].get(m, {}).get("kind") != "dataset" and m in cols]

@@ -189,7 +189,7 @@ def table_stats(results: dict, dataset: str, rows: list, present: list, per_imag
                 r["_sig"][m] = None
             continue
 
-        def vals_of(method):
+        def vals_of(method, m=m):
             pi = per_image.get((dataset, method), {})
             if m == NTIRE2025:
                 cols = [pi.get(x, {}) for x in NTIRE2025_INPUTS]
@@ -213,7 +213,7 @@ def table_stats(results: dict, dataset: str, rows: list, present: list, per_imag
         if not cands:
             out[m] = col
             continue
-        best = sorted(cands, key=lambda r: (-r[m] if hib else r[m], r["method"]))[0]
+        best = min(cands, key=lambda r, m=m: (-r[m] if hib else r[m], r["method"]))
         col["best"] = best["method"]
         bv = vals_of(best["method"])
         for r in rows:
