@@ -92,6 +92,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "benchkit.commands.evaluate:register",
     "publish": "benchkit.commands.publish:register",
     "export": "benchkit.commands.export:register",
+    "figure": "benchkit.commands.figure:register",
 }
 
 # Params classes by stable type name (the ``"__type__"`` of manifest params; each class declares its

@@ -62,7 +62,8 @@ def test_leaderboard_files_and_real_numbers(evaluated):
     assert (lb / "blur.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = list(csv.DictReader((lb / "blur.csv").open()))
     assert list(rows[0]) == ["method", "oracle", "steps", "seconds_per_image", "psnr", "ssim", "psnr_rgb",
-                             "n_images", "n_failed"]
+                             "n_images", "n_failed", "psnr_ci_low", "psnr_ci_high", "ssim_ci_low", "ssim_ci_high",
+                             "psnr_rgb_ci_low", "psnr_rgb_ci_high"]  # fixed columns first, then the intervals
     assert {r["method"]: r["oracle"] for r in rows if r["method"] in ("wiener", "identity")} == \
         {"wiener": "yes", "identity": "no"}  # the blur toy set records its PSF
     assert [r["method"] for r in rows] == sorted([r["method"] for r in rows],

@@ -14,10 +14,18 @@ Per dataset, in ``leaderboards/<benchmark>/``:
 - ``<dataset>.md``: the same table with arrows (higher/lower is better), best value per column in
   **bold** and the second best underlined (``<u>..</u>``) among complete rows (incomplete rows are
   marked with a dagger and not ranked), then skipped methods and failures.
+  Every metric mean carries a 95% bootstrap interval over images (:mod:`benchkit.harness.stats`):
+  CSV columns ``<metric>_ci_low``/``<metric>_ci_high`` after the fixed ones, ``mean +- half-width``
+  in Markdown, where ``\u2248`` marks a method not significantly different from the best of its column
+  (paired bootstrap). The NTIRE 2025 perceptual score (``ntire2025``) is added when its six inputs are.
 - ``<dataset>.png``: perception-distortion scatter (benchmark ``plot.x`` against the first
   available of ``plot.y``), when both have values.
 - ``meta.json``: versions, git sha, environment, dataset fingerprints, metric settings, method
-  infos, failures and skipped items, sha256 of the source ``results.json``.
+  infos, failures and skipped items, sha256 of the source ``results.json``, the bootstrap settings
+  and every interval and paired test.
+- with ``html=True``: ``html/`` a static browsable site (:mod:`benchkit.harness.report_html`).
+
+Nothing generated carries a timestamp: re-publishing unchanged results rewrites identical bytes.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from pathlib import Path
 
 FLOAT_FMT = "{:.4f}"
 UP, DOWN = "\u2191", "\u2193"
+TIE = "\u2248"  # not significantly different from the best of the column
 FIXED = ["method", "oracle", "steps", "seconds_per_image"]
 NA_TEXT = "n/a"
 TAIL = ["n_images", "n_failed"]
@@ -42,6 +51,8 @@ class Published:
     plots: list = field(default_factory=list)
     meta: Path | None = None
     tables: dict = field(default_factory=dict)  # dataset -> (columns, rows)
+    stats: dict = field(default_factory=dict)  # dataset -> {metric: column stats}
+    html: Path | None = None
 
     def report(self) -> str:
         lines = [f"leaderboards in {self.out_dir}:"]
@@ -51,6 +62,8 @@ class Published:
             lines.append(f"  {p}")
         if self.meta:
             lines.append(f"  {self.meta}")
+        if self.html:
+            lines.append(f"  {self.html} (open in a browser)")
         return "\n".join(lines)
 
 
@@ -125,12 +138,13 @@ def _ranks(rows, col, higher_is_better) -> tuple:
 
 def markdown(results, dataset, cols, rows, present) -> str:
     info = results["metrics"]
-    direction = {m: info[m].get("higher_is_better", True) for m in present}
+    direction = {m: info[m].get("higher_is_better", True) if m in info else True for m in present}
     direction["seconds_per_image"] = False
     head = {"method": "Method", "oracle": "Oracle", "steps": "Steps", "seconds_per_image": "s/img " + DOWN, "n_images": "Images",
             "n_failed": "Failed"}
     for m in present:
         head[m] = f"{m.upper() if len(m) <= 5 else m} {UP if direction[m] else DOWN}"
+    cols = [c for c in cols if not c.endswith(("_ci_low", "_ci_high"))]
     ranked = [r for r in rows if r["_complete"]] or rows  # incomplete rows are not ranked
     ranks = {c: _ranks(ranked, c, direction[c]) for c in direction}
     ds = results["datasets"].get(dataset, {})
@@ -158,11 +172,26 @@ def markdown(results, dataset, cols, rows, present) -> str:
                     s = f"**{s}**"
                 elif second is not None and v == second:
                     s = f"<u>{s}</u>"
+            ci = r.get("_ci", {}).get(c)
+            if ci and s:
+                s += f" \u00b1 {FLOAT_FMT.format((ci[1] - ci[0]) / 2)}"
+            if r.get("_sig", {}).get(c) == "tie":
+                s += " " + TIE
             cells.append(s)
         lines.append("| " + " | ".join(cells) + " |")
     if any(r.get("oracle") == "yes" for r in rows):
         lines += ["", "\u00a7 oracle: the method reads ground-truth information of this dataset (e.g. the recorded "
                   "blur kernel), so its scores are an upper reference, not a blind result."]
+    if any(r.get("_ci") for r in rows):
+        lines += ["", "\u00b1: half-width of the 95% bootstrap interval over images (seeded; see meta.json "
+                  "`bootstrap`). " + TIE + ": not significantly different from the best of its column (paired "
+                  "bootstrap of the per-image difference, 95%)."
+                  + (" FID and other dataset-level metrics have no interval (one value per image set)."
+                     if any(info.get(m, {}).get("kind") == "dataset" for m in present) else "")]
+    if "ntire2025" in present:
+        from benchkit.harness.stats import NTIRE2025_SOURCE
+
+        lines += ["", f"NTIRE2025: {NTIRE2025_SOURCE}."]
     if any(not r["_complete"] for r in rows):
         lines += ["", "\u2020 incomplete: some images failed (see Failures); its means cover only the images "
                   "in the Images column, so it is listed after the complete rows and not ranked."]
@@ -216,12 +245,14 @@ def plot(results, dataset, rows, path: Path) -> str | None:
     return y
 
 
-def publish(run_dir, out_dir=None) -> Published:
+def publish(run_dir, out_dir=None, html: bool = False, bootstrap=None) -> Published:
     """Write the leaderboards of the run in ``run_dir`` (default out: ``leaderboards/<benchmark>`` of the benchkit
-    checkout, or of the current folder for an installed copy)."""
+    checkout, or of the current folder for an installed copy); ``html``: also the static site in ``html/``;
+    ``bootstrap``: :class:`benchkit.harness.stats.Bootstrap` settings (default seed 0, 2000 resamples)."""
     from benchkit.config import source_checkout
     from benchkit.errors import BenchkitError
     from benchkit.fsio import atomic_write_json, sha256_file
+    from benchkit.harness.stats import Bootstrap, annotate_table, read_per_image
 
     run_dir = Path(run_dir)
     rp = run_dir / "results.json"
@@ -258,8 +289,11 @@ def publish(run_dir, out_dir=None) -> Published:
     out.mkdir(parents=True, exist_ok=True)
     pub = Published(out)
     plots = {}
+    boot = bootstrap or Bootstrap()
+    per_image = read_per_image(run_dir / "per_image.csv") if (run_dir / "per_image.csv").is_file() else None
     for dataset in results.get("dataset_order") or results["datasets"]:
         cols, rows, present = leaderboard_rows(results, dataset)
+        cols, present, pub.stats[dataset] = annotate_table(results, dataset, cols, rows, present, per_image, boot)
         pub.tables[dataset] = (cols, rows)
         p = out / f"{dataset}.csv"
         write_csv(p, cols, rows)
@@ -286,7 +320,8 @@ def publish(run_dir, out_dir=None) -> Published:
         "datasets": results["datasets"],
         "metrics": results["metrics"],
         "methods": results["methods"],
-        "csv_format": {"columns": "method, oracle, steps, seconds_per_image, <metric means>, n_images, n_failed",
+        "csv_format": {"columns": "method, oracle, steps, seconds_per_image, <metric means>, n_images, n_failed, then "
+                                  "<metric>_ci_low, <metric>_ci_high per metric with per-image values",
                        "oracle": "yes: the method reads ground-truth information of the dataset (recorded PSF)",
                        "not_applicable": "n/a: the metric does not apply (e.g. full-reference without targets)",
                        "float_format": "%.4f",
@@ -299,7 +334,13 @@ def publish(run_dir, out_dir=None) -> Published:
         "skipped": results["skipped"],
         "plots": plots,
         "counters": results.get("counters"),
+        "bootstrap": boot.meta(),
+        "intervals": pub.stats,
     }
     pub.meta = out / "meta.json"
     atomic_write_json(pub.meta, meta)
+    if html:
+        from benchkit.harness.report_html import write_site
+
+        pub.html = write_site(results, run_dir, out, pub)
     return pub
