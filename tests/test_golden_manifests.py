@@ -51,7 +51,7 @@ def test_golden_pipeline_params(tiny_source, tmp_path, pipeline):
 
 def test_golden_gopro_plan(tmp_path):
     from benchkit.builders.base import build
-    from benchkit.commands.build_dataset import make_builder
+    from benchkit.datasets.build import make_builder
 
     b = make_builder("gopro-enlarged", "embedded")
     s = build(b, tmp_path / "g", seed=7, progress=False)

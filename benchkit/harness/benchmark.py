@@ -196,7 +196,7 @@ def build_dataset(ds: DatasetSpec, out: Path, workers: int = 1, progress: bool =
                                workers=workers, limit=ds.limit, progress=progress)
     else:
         from benchkit.builders.base import build
-        from benchkit.commands.build_dataset import make_builder
+        from benchkit.datasets.build import make_builder
 
         builder = make_builder(ds.builder, ds.source, list(ds.set))
         summary = build(builder, out, seed=ds.seed, workers=workers, limit=ds.limit, progress=progress)
