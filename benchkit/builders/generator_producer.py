@@ -108,10 +108,12 @@ class GeneratorSampling:
         """Instances of the generator's auxiliary passes (made once; pickled with the producer to workers)."""
         passes = self.__dict__.get("_aux_pass_objects")
         if passes is None:
+            from benchkit.embedded import cache_root
             from benchkit.generators.auxpass import make_aux_pass
 
             passes = [make_aux_pass(n) for n in self.sample_generator().aux_passes]
             self._aux_pass_objects = passes
+            self._aux_cache_dir = str(cache_root())  # fixed here: worker processes may have another environment
         return passes
 
     def with_aux_spec(self, spec: dict) -> dict:
@@ -133,7 +135,8 @@ class GeneratorSampling:
             if getattr(self, "out_dir", None) is None:
                 raise BenchkitError(f"{type(self).__name__}: auxiliary pass {p.name!r} needs the output folder; "
                                     f"run this producer through benchkit.runner.run_producer")
-            arr, rec = cached_result(p, img, source["sha256"], self.out_dir, self.source_key(job))
+            arr, rec = cached_result(p, img, source["sha256"], self.out_dir, self.source_key(job),
+                                     self.__dict__.get("_aux_cache_dir"))
             arrays[p.name] = arr
             records.append(rec)
         return arrays, records

@@ -129,12 +129,13 @@ def make_aux_pass(name: str) -> AuxPass:
     return resolve("aux_pass", name)()
 
 
-def shared_cache_path(p: AuxPass, source_sha256: str) -> Path:
-    """``$BENCHKIT_CACHE/aux/<pass>@<version>/<model sha16 | nomodel>/<source sha256>.<ext>``."""
+def shared_cache_path(p: AuxPass, source_sha256: str, cache_dir=None) -> Path:
+    """``<cache_dir>/aux/<pass>@<version>/<model sha16 | nomodel>/<source sha256>.<ext>``; ``cache_dir``
+    defaults to ``$BENCHKIT_CACHE`` (``~/.cache/benchkit``)."""
     from benchkit.embedded import cache_root
 
     model = p.model_sha256()[:16] or "nomodel"
-    return cache_root() / "aux" / f"{p.name}@{p.version}" / model / f"{source_sha256}{p.suffix}"
+    return Path(cache_dir if cache_dir is not None else cache_root()) / "aux" / f"{p.name}@{p.version}" / model / f"{source_sha256}{p.suffix}"
 
 
 def dataset_relpath(p: AuxPass, source_key: str) -> str:
@@ -157,14 +158,16 @@ def _check_shape(p: AuxPass, arr, img, where: str):
     return a
 
 
-def cached_result(p: AuxPass, img, source_sha256: str, out_dir, source_key: str):
+def cached_result(p: AuxPass, img, source_sha256: str, out_dir, source_key: str, cache_dir=None):
     """(result array, manifest ``sources`` entry) of pass ``p`` on ``img``: from this thread's last result,
     else from the shared cache, else computed (once) and stored there; the dataset copy
-    ``<out_dir>/aux/<pass>/<source key>.<ext>`` is written when missing or different. Writes are atomic."""
+    ``<out_dir>/aux/<pass>/<source key>.<ext>`` is written when missing or different. Writes are atomic.
+    ``cache_dir``: the shared cache root (default ``$BENCHKIT_CACHE``; producers pass the parent's, since
+    reused worker processes keep the environment they started with)."""
     from benchkit.fsio import atomic_write_bytes, sha256_bytes
 
     rel = dataset_relpath(p, source_key)
-    memo_key = (p.name, p.version, p.model_sha256(), source_sha256)
+    memo_key = (p.name, p.version, p.model_sha256(), source_sha256, str(cache_dir))
     memo = getattr(_MEMO, "entries", None)
     if memo is None:
         memo = _MEMO.entries = {}
@@ -172,7 +175,7 @@ def cached_result(p: AuxPass, img, source_sha256: str, out_dir, source_key: str)
     if hit is not None and hit[0] == memo_key:
         arr, data, sha = hit[1]
     else:
-        shared = shared_cache_path(p, source_sha256)
+        shared = shared_cache_path(p, source_sha256, cache_dir)
         arr = data = None
         if shared.is_file():
             data = shared.read_bytes()
