@@ -73,3 +73,22 @@ def clean_tmp(folder) -> int:
         except OSError:
             pass
     return n
+
+
+def inside(root, rel, what: str = "path") -> Path:
+    """``root / rel`` resolved, required to stay inside ``root`` (no absolute paths, no ``..`` escapes,
+    no symlink leaving it); otherwise a BenchkitError naming ``what``."""
+    import os
+
+    from benchkit.errors import BenchkitError
+
+    rel_s = str(rel)
+    if os.path.isabs(rel_s) or ".." in Path(rel_s).parts:
+        raise BenchkitError(f"{what}: {rel_s!r} must be a relative path inside {root} (fix: rebuild or repair "
+                            f"the file that lists it)")
+    p = Path(root) / rel_s
+    try:
+        Path(os.path.realpath(p)).relative_to(os.path.realpath(root))
+    except ValueError:
+        raise BenchkitError(f"{what}: {rel_s!r} leaves {root} (through a symbolic link)") from None
+    return p

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from benchkit import manifest as mf
-from benchkit.datasets.roles import AUX, INPUT, TARGET, check_roles, infer_roles, outputs_with_role, roles_of
+from benchkit.datasets.roles import (AUX, INPUT, TARGET, check_roles, infer_roles, output_with_role,
+                                     outputs_with_role, roles_of)
 from benchkit.errors import BenchkitError
 from benchkit.images import write_png
 
@@ -26,7 +27,7 @@ def test_v010_specs_get_inferred_roles_covering_their_outputs(name):
     assert set(roles) == _recorded(FIX / name)
     assert roles["lq"] == INPUT and roles["gt"] == TARGET
     assert all(r == AUX for n, r in roles.items() if n not in ("lq", "gt"))
-    assert roles_of(spec, mf.read_manifest(FIX / name).values()) == roles
+    assert roles_of(spec, sorted(_recorded(FIX / name))) == roles
 
 
 def test_inference_rule_and_validation():
@@ -36,6 +37,10 @@ def test_inference_rule_and_validation():
     with pytest.raises(BenchkitError, match="unknown role"):
         check_roles({"lq": "inptu"})
     assert outputs_with_role({"roles": {"lq": INPUT, "gt": TARGET, "psf": AUX}}, AUX) == ["psf"]
+    # declared roles win; undeclared recorded outputs are inferred
+    assert roles_of({"roles": {"blurry": INPUT}}, ["blurry", "gt", "mask"]) == {"blurry": INPUT, "gt": TARGET,
+                                                                                "mask": AUX}
+    assert output_with_role({"a": INPUT, "b": AUX}, TARGET) is None
 
 
 @pytest.fixture(scope="module")

@@ -1,23 +1,34 @@
-"""benchkit evaluate --benchmark NAME --methods all [--metrics a,b] [--workers N] [--device cpu]"""
+"""benchkit evaluate --benchmark NAME | --dataset PATH  [--methods all] [--metrics a,b] [--device cpu]"""
 
 from __future__ import annotations
 
 
 def register(sub):
-    p = sub.add_parser("evaluate", help="run restoration methods on a benchmark's datasets and score them",
+    p = sub.add_parser("evaluate", help="run restoration methods on a benchmark's datasets (or any folder) and "
+                       "score them",
                        description="Build the benchmark's missing datasets, run the methods (outputs cached per "
-                       "method version and dataset fingerprint), score them (per-image score cache) and write "
-                       "results.json + per_image.csv in the run folder. A re-run recomputes nothing. Failures "
-                       "(a method raising, wrong output size, NaN score, missing weights) are reported and the "
-                       "rest completes (exit status 3).")
-    p.add_argument("--benchmark", default="demo", help="benchmarks/NAME.yaml or a YAML path (default demo)")
+                       "method version, options, device, dtype and dataset fingerprint), score them (per-image "
+                       "score cache) and write results.json + per_image.csv in the run folder. A re-run recomputes "
+                       "nothing. --dataset PATH evaluates a benchkit dataset folder or any plain folder of images "
+                       "(input-only: full-reference metrics are reported as n/a). Failures (a method raising, wrong "
+                       "output size, NaN score, missing weights) are reported and the rest completes (exit 3).")
+    p.add_argument("--benchmark", default=None, help="benchmarks NAME or a YAML path (default demo)")
+    p.add_argument("--dataset", action="append", default=[], metavar="PATH",
+                   help="evaluate this dataset folder or plain image folder instead of a benchmark (repeatable)")
+    p.add_argument("--scale", type=int, default=None, help="with --dataset: output/input scale of input-only "
+                   "folders (default: from the targets, else 1)")
     p.add_argument("--methods", default=None, help="comma-separated method names or `all` (default: the benchmark's)")
-    p.add_argument("--metrics", default=None, help="comma-separated metric names (default: the benchmark's)")
+    p.add_argument("--metrics", default=None, help="comma-separated metric names (default: the benchmark's; with "
+                   "--dataset: psnr,ssim,niqe)")
     p.add_argument("--run", default=None, help="run folder (default runs/<benchmark>)")
     p.add_argument("--workers", type=int, default=1, help="parallel workers for dataset builds and methods")
-    p.add_argument("--device", default="cpu", help="torch device for methods and metrics (default cpu)")
+    p.add_argument("--device", default="cpu", help="torch device for methods (default cpu)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
+                   help="compute dtype for methods that support it (default float32)")
+    p.add_argument("--metrics-device", default=None, help="torch device for metrics (default: --device)")
     p.add_argument("--weights-root", default=None, help="weights root (default $BENCHKIT_WEIGHTS or "
                    "~/.cache/benchkit/weights); method weights in <root>/methods/<name>/")
+    p.add_argument("--verbose", action="store_true", help="print the traceback of every failure")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -27,10 +38,17 @@ def _split(v):
 
 
 def run(args) -> int:
-    from benchkit.harness.evaluate import evaluate
+    from benchkit.errors import ConfigError
+    from benchkit.harness.evaluate import adhoc_benchmark, evaluate
 
-    res = evaluate(args.benchmark, run_dir=args.run, methods=_split(args.methods), metrics=_split(args.metrics),
+    if args.dataset and args.benchmark:
+        raise ConfigError("pass either --benchmark or --dataset, not both")
+    bench = args.benchmark or "demo"
+    if args.dataset:
+        bench = adhoc_benchmark(args.dataset, metrics=_split(args.metrics), scale=args.scale)
+    res = evaluate(bench, run_dir=args.run, methods=_split(args.methods), metrics=_split(args.metrics),
                    workers=args.workers, device=args.device, weights_root=args.weights_root,
-                   progress=not args.no_progress)
+                   progress=not args.no_progress, dtype=args.dtype, metrics_device=args.metrics_device,
+                   verbose=args.verbose)
     print(res.report())
     return 0 if not res.failures else 3

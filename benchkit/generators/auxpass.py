@@ -206,13 +206,13 @@ def load_recorded(p: AuxPass | None, out_dir, record: dict):
 
     path = Path(out_dir) / record["path"]
     if not path.is_file():
-        raise BenchkitError(f"{path}: cached auxiliary result {record['aux']!r} is missing; rebuild the dataset "
-                            f"(the same command resumes) to recompute it")
+        raise BenchkitError(f"{path}: cached auxiliary result {record['aux']!r} is missing; restore it from a copy "
+                            f"of the dataset, or rebuild into a new folder (the shared cache makes that cheap)")
     data = path.read_bytes()
     got = sha256_bytes(data)
     if got != record["sha256"]:
         raise BenchkitError(f"{path}: cached auxiliary result {record['aux']!r} was modified (sha256 {got[:12]} != "
-                            f"recorded {record['sha256'][:12]}); restore it, or delete it and rebuild the dataset")
+                            f"recorded {record['sha256'][:12]}); restore it from a copy of the dataset, or rebuild into a new folder")
     if p is None:
         p = _by_suffix(record)
     return p.decode(data, str(path))

@@ -17,7 +17,8 @@ strictly (unknown keys are errors)::
 
 ``pipeline`` and ``builder`` datasets are built into ``<run>/datasets/<name>`` when missing
 (resumable); ``folder`` datasets are existing benchkit dataset folders (``spec.json`` +
-``manifest.jsonl`` with ``gt``/``lq`` outputs), relative paths from the YAML's folder.
+``manifest.jsonl``; outputs read by role) or plain folders of images (input-only: full-reference
+metrics are not applicable there), relative paths from the YAML's folder.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ class BenchmarkConfig:
     primary_metric: str = "psnr"
     methods: tuple[str, ...] = ("all",)
     plot: PlotSpec = field(default_factory=PlotSpec)
-    batch_size: int = 1
+    batch_size: int | None = None  # images per restore() call; None: each method's own batch_size
+    seed: int = 0  # root seed of stochastic methods' per-sample generators (root seed, key, method name)
 
     def __post_init__(self):
         names = [d.name for d in self.datasets]
@@ -81,8 +83,10 @@ class BenchmarkConfig:
             raise ValueError(f"duplicate dataset names {dup}")
         if self.primary_metric not in self.metrics:
             raise ValueError(f"primary_metric {self.primary_metric!r} is not in metrics {list(self.metrics)}")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        if self.seed < 0:
+            raise ValueError("seed must be >= 0")
 
 
 def benchmark_dirs() -> list[Path]:
@@ -133,30 +137,7 @@ def load_benchmark(name_or_path) -> tuple[BenchmarkConfig, Path]:
 
 # ----------------------------------------------------------------------------------- datasets
 
-
-@dataclass
-class Dataset:
-    """A ready dataset: records sorted by key, its fingerprint and scale (gt size / lq size)."""
-
-    name: str
-    dir: Path
-    spec: dict
-    records: list
-    fingerprint: str
-    scale: int
-    built: bool = False
-    bad: list = field(default_factory=list)  # [(key, path, problem)] samples whose files fail verification
-
-    def lq_path(self, rec) -> Path:
-        return self.dir / rec["outputs"]["lq"]["path"]
-
-    def gt_path(self, rec) -> Path:
-        return self.dir / rec["outputs"]["gt"]["path"]
-
-    def psf_path(self, rec) -> Path | None:
-        o = rec["outputs"].get("psf")
-        return self.dir / o["path"] if o else None
-
+from benchkit.datasets.open import Dataset  # noqa: E402  (re-exported: the harness's dataset type)
 
 REQUEST = "harness_request.json"
 
@@ -207,80 +188,17 @@ def build_dataset(ds: DatasetSpec, out: Path, workers: int = 1, progress: bool =
     return True
 
 
-def _verify(d: Path, rec: dict):
-    """None if every output file of ``rec`` exists with its recorded sha256, else (path, problem)."""
-    from benchkit.fsio import sha256_file
-
-    for o in rec["outputs"].values():
-        p = d / o["path"]
-        if not p.is_file():
-            return str(p), "file is missing"
-        if sha256_file(p) != o["sha256"]:
-            return str(p), "file does not match the sha256 recorded in manifest.jsonl (corrupt or modified)"
-    return None
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    from benchkit.images import read_image
-
-    img = read_image(path)
-    return int(img.shape[0]), int(img.shape[1])
-
-
 def open_dataset(ds: DatasetSpec, run_dir: Path, bench_dir: Path, workers: int = 1,
                  progress: bool = False) -> Dataset:
-    """Build (if needed) and load one dataset of a benchmark; raises BenchkitError when unusable."""
-    from benchkit import manifest as mf
+    """Build (if needed) and open one dataset of a benchmark; raises BenchkitError when unusable.
 
-    built = False
+    ``folder`` datasets are a benchkit dataset folder or any plain folder of images (input-only)."""
+    from benchkit.datasets.open import open_built, open_path
+
     if ds.kind == "folder":
         d = Path(ds.path)
         d = d if d.is_absolute() else (bench_dir / d)
-    else:
-        d = Path(run_dir) / "datasets" / ds.name
-        built = build_dataset(ds, d, workers=workers, progress=progress)
-    spec = mf.read_spec(d)
-    records = sorted(mf.read_manifest(d).values(), key=lambda r: r["key"])
-    truncated = ds.limit is not None and len(records) > ds.limit
-    if truncated:  # a folder (or an earlier, larger build) may hold more than the benchmark's first N samples
-        records = records[: ds.limit]
-    lacking = [r["key"] for r in records if not {"gt", "lq"} <= set(r.get("outputs", {}))]
-    if lacking:
-        raise BenchkitError(f"dataset {ds.name} ({d}): samples {lacking[:5]} lack a 'gt' or 'lq' output; the harness "
-                            f"needs both (rebuild the dataset with a builder that writes targets)")
-    if not records:
-        raise BenchkitError(f"dataset {ds.name} ({d}) has no samples")
-    fp = spec.get("dataset_fingerprint")
-    if truncated or not fp:
-        fp = mf.dataset_fingerprint(spec.get("fingerprint", ""), records)
-    good, bad = [], []
-    for rec in records:  # every file must still have the sha256 the manifest recorded
-        problem = _verify(d, rec)
-        if problem:
-            bad.append((rec["key"], problem[0], problem[1]))
-        else:
-            good.append(rec)
-    if not good:
-        raise BenchkitError(f"dataset {ds.name} ({d}): no sample passes verification: {bad[:3]}")
-    dset = Dataset(ds.name, d, spec, good, fp, 1, built, bad)
-    if ds.scale is not None:
-        dset.scale = int(ds.scale)
-    else:
-        from benchkit.errors import BadInputError
-
-        problems = []
-        for rec in dset.records:  # the first sample whose gt and lq both decode gives the scale
-            try:
-                gh, gw = _image_size(dset.gt_path(rec))
-                lh, lw = _image_size(dset.lq_path(rec))
-            except BadInputError as e:
-                problems.append(str(e))
-                continue
-            if gh % lh or gw % lw or gh // lh != gw // lw:
-                raise BenchkitError(f"dataset {ds.name}: gt {gw}x{gh} is not an integer multiple of lq {lw}x{lh} "
-                                    f"(sample {rec['key']}); set 'scale' in the benchmark")
-            dset.scale = gh // lh
-            break
-        else:
-            raise BenchkitError(f"dataset {ds.name}: no sample has readable gt and lq images: {problems[:3]}")
-    return dset
+        return open_path(d, ds.name, limit=ds.limit, scale=ds.scale)
+    d = Path(run_dir) / "datasets" / ds.name
+    built = build_dataset(ds, d, workers=workers, progress=progress)
+    return open_built(d, ds.name, limit=ds.limit, scale=ds.scale, built=built)

@@ -3,7 +3,10 @@
 Per dataset, in ``leaderboards/<benchmark>/``:
 
 - ``<dataset>.csv``: one row per method that produced scored outputs. Columns, in this order:
-  ``method, steps, seconds_per_image, <metric means in the benchmark's order>, n_images, n_failed``.
+  ``method, oracle, steps, seconds_per_image, <metric means in the benchmark's order>, n_images, n_failed``.
+  ``oracle`` is ``yes`` for methods that read ground-truth information on this dataset (e.g. the
+  deconvolution baselines with the recorded PSF); Markdown marks those rows with a section sign.
+  A metric that does not apply to the dataset (an FR metric on an input-only dataset) shows ``n/a``.
   Metric means and seconds are written with 4 decimals (``%.4f``); a metric nobody could compute
   on this dataset has no column. Rows: methods with every image scored first, then incomplete
   ones (some images failed: their means cover fewer images); each group by the primary metric
@@ -26,7 +29,8 @@ from pathlib import Path
 
 FLOAT_FMT = "{:.4f}"
 UP, DOWN = "\u2191", "\u2193"
-FIXED = ["method", "steps", "seconds_per_image"]
+FIXED = ["method", "oracle", "steps", "seconds_per_image"]
+NA_TEXT = "n/a"
 TAIL = ["n_images", "n_failed"]
 
 
@@ -62,16 +66,20 @@ def leaderboard_rows(results: dict, dataset: str) -> tuple[list, list, list]:
     """(columns, rows as dicts of raw values, metric names) for one dataset, rows in published order."""
     metrics = results.get("metric_order") or list(results["metrics"])
     summ = [s for s in results["summary"] if s["dataset"] == dataset and s["status"] == "ok"]
-    summ = [s for s in summ if any(v is not None for v in s["means"].values())]
-    present = [m for m in metrics if any(s["means"].get(m) is not None for s in summ)]
+    summ = [s for s in summ if any(v is not None for v in s["means"].values())
+            or any(s.get("na_counts", {}).values())]
+    present = [m for m in metrics if any(s["means"].get(m) is not None or s.get("na_counts", {}).get(m)
+                                         for s in summ)]
     nfail = {}
     for f in results["failures"]:
         if f.get("dataset") == dataset and f.get("method") and f.get("key") and f["stage"] != "metric":
             nfail[f["method"]] = nfail.get(f["method"], 0) + 1
     rows = []
     for s in summ:
-        row = {"method": s["method"], "steps": s["steps"], "seconds_per_image": s["seconds_per_image"]}
-        row.update({m: s["means"].get(m) for m in present})
+        row = {"method": s["method"], "oracle": "yes" if s.get("oracle") else "no", "steps": s["steps"],
+               "seconds_per_image": s["seconds_per_image"]}
+        row.update({m: NA_TEXT if s["means"].get(m) is None and s.get("na_counts", {}).get(m) else s["means"].get(m)
+                    for m in present})
         row.update(n_images=s["n_scored"], n_failed=nfail.get(s["method"], 0))
         rows.append(row)
     prim = results.get("primary_metric")
@@ -82,6 +90,7 @@ def leaderboard_rows(results: dict, dataset: str) -> tuple[list, list, list]:
 
     def order(r):  # complete rows (every image scored) first: means over fewer images are not comparable
         v = r.get(prim)
+        v = v if isinstance(v, (int, float)) else None
         incomplete = r["n_images"] < total
         if v is None:
             return (incomplete, 1, 0.0, r["method"])
@@ -109,7 +118,8 @@ def write_csv(path: Path, cols, rows) -> None:
 
 def _ranks(rows, col, higher_is_better) -> tuple:
     """(best value, second-best value) of a column by its direction (distinct values; None if absent)."""
-    vals = sorted({round(r[col], 4) for r in rows if r.get(col) is not None}, reverse=higher_is_better)
+    vals = sorted({round(r[col], 4) for r in rows if isinstance(r.get(col), (int, float))},
+                  reverse=higher_is_better)
     return (vals[0] if vals else None, vals[1] if len(vals) > 1 else None)
 
 
@@ -117,7 +127,7 @@ def markdown(results, dataset, cols, rows, present) -> str:
     info = results["metrics"]
     direction = {m: info[m].get("higher_is_better", True) for m in present}
     direction["seconds_per_image"] = False
-    head = {"method": "Method", "steps": "Steps", "seconds_per_image": "s/img " + DOWN, "n_images": "Images",
+    head = {"method": "Method", "oracle": "Oracle", "steps": "Steps", "seconds_per_image": "s/img " + DOWN, "n_images": "Images",
             "n_failed": "Failed"}
     for m in present:
         head[m] = f"{m.upper() if len(m) <= 5 else m} {UP if direction[m] else DOWN}"
@@ -136,9 +146,11 @@ def markdown(results, dataset, cols, rows, present) -> str:
         cells = []
         for c in cols:
             s = _fmt(r.get(c))
+            if c == "method" and r.get("oracle") == "yes":
+                s += " \u00a7"
             if c == "method" and not r["_complete"]:
                 s += " \u2020"
-            elif c in ranks and r in ranked and r.get(c) is not None and s:
+            elif c in ranks and r in ranked and isinstance(r.get(c), (int, float)) and s:
                 best, second = ranks[c]
                 v = round(r[c], 4)
                 if best is not None and v == best:
@@ -147,6 +159,9 @@ def markdown(results, dataset, cols, rows, present) -> str:
                     s = f"<u>{s}</u>"
             cells.append(s)
         lines.append("| " + " | ".join(cells) + " |")
+    if any(r.get("oracle") == "yes" for r in rows):
+        lines += ["", "\u00a7 oracle: the method reads ground-truth information of this dataset (e.g. the recorded "
+                  "blur kernel), so its scores are an upper reference, not a blind result."]
     if any(not r["_complete"] for r in rows):
         lines += ["", "\u2020 incomplete: some images failed (see Failures); its means cover only the images "
                   "in the Images column, so it is listed after the complete rows and not ranked."]
@@ -156,7 +171,7 @@ def markdown(results, dataset, cols, rows, present) -> str:
         lines += ["", "## Not evaluated", ""]
         lines += [f"- {s['what']} `{s['name']}`: {s['reason']}" for s in skipped]
     if fails:
-        from benchkit.harness.evaluate import describe_failure
+        from benchkit.harness.results import describe_failure
 
         lines += ["", "## Failures", ""]
         lines += [f"- {describe_failure(f)}" for f in fails]
@@ -168,7 +183,8 @@ def plot(results, dataset, rows, path: Path) -> str | None:
     cfg = results["config"].get("plot", {})
     x = cfg.get("x", "psnr")
     ys = [y for y in cfg.get("y", []) if any(r.get(y) is not None for r in rows)]
-    pts = [r for r in rows if ys and r.get(x) is not None and r.get(ys[0]) is not None]
+    ys = [y for y in ys if any(isinstance(r.get(y), (int, float)) for r in rows)]
+    pts = [r for r in rows if ys and isinstance(r.get(x), (int, float)) and isinstance(r.get(ys[0]), (int, float))]
     if not pts:
         return None
     y = ys[0]
@@ -247,7 +263,9 @@ def publish(run_dir, out_dir=None) -> Published:
         "datasets": results["datasets"],
         "metrics": results["metrics"],
         "methods": results["methods"],
-        "csv_format": {"columns": "method, steps, seconds_per_image, <metric means>, n_images, n_failed",
+        "csv_format": {"columns": "method, oracle, steps, seconds_per_image, <metric means>, n_images, n_failed",
+                       "oracle": "yes: the method reads ground-truth information of the dataset (recorded PSF)",
+                       "not_applicable": "n/a: the metric does not apply (e.g. full-reference without targets)",
                        "float_format": "%.4f",
                        "row_order": "rows with every image scored first, then incomplete rows; each group by the "
                                     "primary metric (best first), ties by method name",

@@ -1,15 +1,20 @@
-"""The method interface the harness drives.
+"""The method interface the harness drives, with a model lifecycle.
 
 A method restores a batch of degraded inputs (float32 RGB ``HxWx3`` in ``[0, 1]``)::
 
     m = MethodClass(**options)
-    m.setup(device="cpu", weights_dir=None)   # cheap: records paths; heavy loading happens lazily
+    m.setup(weights_dir=None)                 # cheap: records paths
     ok, reason = m.availability()             # False + a reason (missing weights, no code released...)
-    outs = m.restore(lq_batch, context, scale)  # one float32 image per input, scale x the input size
+    m.load(device="cpu", dtype="float32")     # heavy loading, outside every timed region
+    outs = m.restore(inputs, contexts, scale) # one float32 image per input, scale x the input size
+    m.unload()                                # release memory (the harness keeps one model resident)
 
-``context`` holds one dict per input: ``key``, ``record`` (the sample's manifest record),
-``dataset_dir`` and ``psf`` (the recorded blur kernel as a float32 array, or ``None``).
-The harness checks every output (count, size = scale x input, finite values) itself.
+``contexts`` holds one dict per input: ``key``, ``record`` (the sample's manifest record),
+``dataset_dir``, ``aux`` ({aux output name: path}), ``meta`` (typed per-sample metadata), ``psf``
+(the recorded blur kernel as a float32 array, or ``None``) and, for every method, ``seed`` (an int
+derived from (root seed, sample key, method name)) and ``generator`` (a callable returning a
+``torch.Generator`` on the method's device seeded with ``seed``: stochastic methods draw only from it).
+The harness checks every output (count, size = scale x input, finite values, range) itself.
 """
 
 from __future__ import annotations
@@ -32,6 +37,12 @@ class Method(ABC):
     description: ClassVar[str] = ""
     license: ClassVar[str] = "Apache-2.0 (benchkit)"
     weight_files: ClassVar[tuple] = ()  # paths relative to ``weights_dir`` that must exist
+    batch_size: ClassVar[int] = 1  # images per restore() call the method prefers (the benchmark may cap it)
+    concurrent: ClassVar[bool] = True  # restore() may be called from several threads at once
+    stochastic: ClassVar[bool] = False  # draws random numbers (only from context['generator'] / ['seed'])
+    devices: ClassVar[tuple] = ("cpu",)  # devices it can run on; 'cuda' matches every cuda:N
+    dtypes: ClassVar[tuple] = ("float32",)  # compute dtypes it supports
+    oracle: ClassVar[bool] = False  # uses ground-truth information (e.g. the recorded PSF): marked on leaderboards
 
     def __init__(self, **options):
         unknown = set(options) - set(self.default_options())
@@ -42,17 +53,59 @@ class Method(ABC):
                               f"allowed {sorted(self.default_options())}")
         self.options = {**self.default_options(), **options}
         self.device = "cpu"
+        self.dtype = "float32"
         self.weights_dir: Path | None = None
+        self.loaded = False
 
     @classmethod
     def default_options(cls) -> dict:
         """Every option with its default (all recorded in :meth:`info`)."""
         return {}
 
-    def setup(self, device: str = "cpu", weights_dir=None) -> None:
-        """Record the device and weights folder; must stay cheap (load models on first restore)."""
-        self.device = device
+    def setup(self, device: str | None = None, weights_dir=None) -> None:
+        """Record the weights folder (and optionally the device); must stay cheap (models load in :meth:`load`)."""
+        if device is not None:
+            self.device = self.effective_device(device)
         self.weights_dir = Path(weights_dir) if weights_dir else None
+
+    def effective_device(self, device: str) -> str:
+        """The device this method really runs on when asked for ``device`` (numpy methods: always 'cpu')."""
+        device = str(device or "cpu")
+        kind = device.split(":")[0]
+        if device in self.devices or kind in self.devices:
+            return device
+        return self.devices[0]
+
+    def effective_dtype(self, dtype: str) -> str:
+        dtype = str(dtype or "float32")
+        return dtype if dtype in self.dtypes else self.dtypes[0]
+
+    def load(self, device: str = "cpu", dtype: str = "float32") -> None:
+        """Load the model onto ``device`` in ``dtype`` (heavy; the harness calls it outside timed regions).
+
+        Subclasses with models override :meth:`_load` and :meth:`_unload`; this records device and dtype.
+        """
+        self.device = self.effective_device(device)
+        self.dtype = self.effective_dtype(dtype)
+        self._load()
+        self.loaded = True
+
+    def unload(self) -> None:
+        """Release the model and the memory it holds (GPU caches emptied); safe to call twice."""
+        if self.loaded:
+            self._unload()
+        self.loaded = False
+        import sys
+
+        torch = sys.modules.get("torch")
+        if torch is not None and str(self.device).startswith("cuda") and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _load(self) -> None:
+        """Heavy loading (override); weight-free methods need nothing."""
+
+    def _unload(self) -> None:
+        """Drop references to models (override)."""
 
     def missing_weights(self) -> list[str]:
         if not self.weight_files:
@@ -78,6 +131,10 @@ class Method(ABC):
     def restore(self, lq_batch: list, context: list, scale: int) -> list:
         """Return one float32 RGB image (scale x the input size) per input image."""
 
+    def uses_oracle(self, aux_names) -> bool:
+        """True when, on a dataset with these aux outputs, the method reads ground-truth information."""
+        return bool(self.oracle)
+
     def weight_hashes(self) -> dict:
         from benchkit.fsio import sha256_file
 
@@ -92,14 +149,23 @@ class Method(ABC):
         return {
             "name": self.name, "version": self.version, "task": self.task, "scales": list(self.scales),
             "steps": self.steps, "commit": None, "weights": self.weight_hashes(), "options": dict(self.options),
-            "license": self.license, "description": self.description,
+            "license": self.license, "description": self.description, "oracle": bool(self.oracle),
+            "stochastic": bool(self.stochastic), "device": self.device, "dtype": self.dtype,
         }
 
     def tag(self) -> str:
-        """Cache identity: name, version and a fingerprint of :meth:`info` (options, weights)."""
+        """Cache identity: name, version and a fingerprint of everything that changes outputs: options,
+        weight hashes, effective device and dtype (a CPU-fp32 output is never reused for a GPU-fp16 run).
+
+        Weight-free CPU-only fp32 methods keep the 0.1.0 fingerprint (device/dtype cannot vary there), so
+        their cached outputs stay valid."""
         from benchkit.config import fingerprint
 
-        return f"{self.name}@{self.version}#{fingerprint(self.info())[:10]}"
+        info = self.info()
+        ident = {k: v for k, v in info.items() if k not in ("device", "dtype", "oracle", "stochastic")}
+        if tuple(self.devices) != ("cpu",) or tuple(self.dtypes) != ("float32",):
+            ident.update(device=self.device, dtype=self.dtype)
+        return f"{self.name}@{self.version}#{fingerprint(ident)[:10]}"
 
 
 def as_float_rgb(img):

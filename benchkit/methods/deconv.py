@@ -14,6 +14,15 @@ from __future__ import annotations
 from benchkit.methods.base import PerImageMethod, as_float_rgb
 
 
+class _PSFOracle:
+    """Mixin: the method reads the dataset's recorded PSF (ground-truth blur) when the dataset has one."""
+
+    oracle = True
+
+    def uses_oracle(self, aux_names) -> bool:
+        return "psf" in set(aux_names)
+
+
 def gaussian_psf(sigma: float):
     import numpy as np
 
@@ -77,7 +86,7 @@ def richardson_lucy(img, psf, iterations: int, eps: float = 1e-6):
     return as_float_rgb(u[crop])
 
 
-class Wiener(PerImageMethod):
+class Wiener(_PSFOracle, PerImageMethod):
     """Wiener deconvolution with the recorded PSF (or the blind Gaussian), constant noise-to-signal ratio."""
 
     name = "wiener"
@@ -96,7 +105,7 @@ class Wiener(PerImageMethod):
         return wiener(x, k, float(self.options["nsr"]))
 
 
-class RichardsonLucy(PerImageMethod):
+class RichardsonLucy(_PSFOracle, PerImageMethod):
     """Richardson-Lucy deconvolution with the recorded PSF (or the blind Gaussian)."""
 
     name = "richardson-lucy"

@@ -302,6 +302,66 @@ class PyiqaMetric(Metric):
                 out.extend(float(t) for t in v)
         return out
 
+    # -- dataset-level: FID as per-image Inception features + a Frechet aggregate ----------------
+    def _features(self, paths: list) -> list:
+        """pyiqa's Inception pool3 features (its clean-fid resize) of the image files ``paths``, one
+        float64 vector per file, in order: exactly pyiqa's ``get_folder_features`` on a staged folder."""
+        import os
+        import tempfile
+
+        import torch
+        from pyiqa.archs.fid_arch import get_folder_features
+
+        model = self.load()
+        net = model.net
+        with tempfile.TemporaryDirectory(prefix="benchkit-fid-") as tmp:
+            for i, p in enumerate(paths):
+                p = Path(p)
+                dst = Path(tmp) / f"{i:08d}{p.suffix.lower() or '.png'}"
+                try:
+                    os.symlink(p.resolve(), dst)
+                except OSError:
+                    import shutil
+
+                    shutil.copyfile(p, dst)
+            with pyiqa_context(self.root, self._trusted()), torch.no_grad(), \
+                    contextlib.redirect_stdout(io.StringIO()):
+                feats = get_folder_features(tmp, net.model, num_workers=0, batch_size=8,
+                                            test_img_size=net.test_img_size, device=torch.device(self.device),
+                                            mode=self.info.settings.get("fid_mode", "clean"), verbose=False)
+        if len(feats) != len(paths):
+            raise BenchkitError(f"metric {self.info.name!r}: {len(feats)} features for {len(paths)} images")
+        return [f.astype("float64") for f in feats]
+
+    def partials(self, requests: list) -> list:
+        if self.info.kind != "dataset":
+            return super().partials(requests)
+        return self._features([r.output_path for r in requests])
+
+    def reference_partials(self, requests: list) -> list:
+        if self.info.kind != "dataset":
+            return super().reference_partials(requests)
+        return self._features([r.target_path if self.reference_role == "target" else r.input_path
+                               for r in requests])
+
+    def aggregate(self, partials: list, reference_partials: list) -> float:
+        """Frechet distance between Gaussians fitted to the two feature sets (pyiqa's formula)."""
+        import math
+
+        import numpy as np
+        from pyiqa.archs.fid_arch import frechet_distance
+
+        if self.info.kind != "dataset":
+            return super().aggregate(partials, reference_partials)
+        if len(partials) < 2 or len(reference_partials) < 2:
+            raise BenchkitError(f"metric {self.info.name!r} needs at least 2 images per side, got "
+                                f"{len(partials)} and {len(reference_partials)}")
+        a, b = np.stack(partials), np.stack(reference_partials)
+        v = float(frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)))
+        if not math.isfinite(v):
+            raise BenchkitError(f"metric {self.info.name!r} returned {v}")
+        return v
+
     def score_folders(self, dist_dir, ref_dir) -> float:
         """FID between the images of ``dist_dir`` and ``ref_dir`` (dataset-level metrics only)."""
         import math
