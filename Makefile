@@ -3,12 +3,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.benchkit-installed
 
-.PHONY: demo test install clean-demo
+.PHONY: demo test test-fast install clean-demo
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[all]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[all]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -18,6 +18,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP)  # the fast subset while developing; `make test` (CI) runs everything
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 
 clean-demo:
 	rm -rf runs/demo

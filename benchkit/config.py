@@ -1,14 +1,15 @@
 """Strict config loading: YAML -> frozen dataclasses, unknown keys are errors.
 
-A pipeline file ``pipelines/<name>.yaml`` is ONE YAML mapping::
+A pipeline file ``benchkit/pipelines/<name>.yaml`` is ONE YAML mapping::
 
     name: realesrgan_x1          # must equal the file stem
     generator: realesrgan        # a key of benchkit.registry.GENERATORS
     description: "..."
     config: { ... }              # the generator's Config dataclass, every key checked
 
-Pipelines are looked up in ``$BENCHKIT_PIPELINES`` (if set), then the repository's
-``pipelines/`` folder; ``--pipeline`` also accepts a path to a YAML file.
+Pipelines are looked up in ``$BENCHKIT_PIPELINES`` (if set, ``os.pathsep``-separated folders), then the
+package's own ``benchkit/pipelines/`` folder (package data: present in installed wheels too);
+``--pipeline`` also accepts a path to a YAML file.
 """
 
 from __future__ import annotations
@@ -25,16 +26,44 @@ from typing import Any, Union
 
 from benchkit.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The folder above the package: the repository root in a source checkout, ``site-packages`` when installed.
+# Use :func:`source_checkout` to know which; never write below it.
+REPO_ROOT = PACKAGE_DIR.parent
+PIPELINES_DIR = PACKAGE_DIR / "pipelines"  # package data (pyproject: [tool.setuptools.package-data])
+BENCHMARKS_DIR = PACKAGE_DIR / "benchmarks"
 PIPELINE_KEYS = {"name", "generator", "description", "config"}
 
 
+def source_checkout() -> Path | None:
+    """The benchkit source tree this package runs from (the folder holding a ``pyproject.toml`` whose
+    ``[project] name`` is ``benchkit``), or None for an installed copy. Reads one small file; no git."""
+    pp = REPO_ROOT / "pyproject.toml"
+    try:
+        text = pp.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    try:
+        import tomllib  # Python >= 3.11
+
+        name = (tomllib.loads(text).get("project") or {}).get("name")
+    except ImportError:  # Python 3.10: the [project] table's name line
+        import re
+
+        m = re.search(r"^\[project\]\s*$(?:(?!^\[).)*?^name\s*=\s*[\"']([^\"']+)", text, re.M | re.S)
+        name = m.group(1) if m else None
+    except ValueError:  # not TOML
+        return None
+    return REPO_ROOT if name == "benchkit" else None
+
+
 def pipeline_dirs() -> list[Path]:
+    """``$BENCHKIT_PIPELINES`` folders (first wins on equal names), then the shipped ``benchkit/pipelines``."""
     dirs = []
     env = os.environ.get("BENCHKIT_PIPELINES")
     if env:
         dirs += [Path(p) for p in env.split(os.pathsep) if p]
-    dirs.append(REPO_ROOT / "pipelines")
+    dirs.append(PIPELINES_DIR)
     return dirs
 
 

@@ -3,9 +3,9 @@
 An output folder holds:
 
 - ``spec.json``: what produced it (producer kind/name/version, full config, config
-  fingerprint, root seed, benchkit version) and, once complete, ``n_samples`` and
-  the dataset ``fingerprint`` (sha256 over every sample's key and output hashes).
-  No timestamps: two identical builds have identical bytes.
+  fingerprint, root seed, benchkit version), its ``format`` (:data:`FORMAT`) and, once
+  complete, ``n_samples`` and the dataset ``fingerprint`` (sha256 over every sample's key
+  and output hashes). No timestamps: two identical builds have identical bytes.
 - ``manifest.jsonl``: one JSON object per sample, sorted by key when a run ends::
 
       {"key": ..., "seed": {"root": 0, "entropy": [...]},
@@ -29,6 +29,31 @@ from benchkit.fsio import atomic_write_json, atomic_write_text, sha256_file
 SPEC = "spec.json"
 MANIFEST = "manifest.jsonl"
 FAILURES = "failures.jsonl"
+
+# Output-folder format written into spec.json as "format". 1 (no "format" key): benchkit 0.1.0, params
+# "__type__" = "module:Class". 2: stable params type names (benchkit.registry.PARAMS). Readers accept
+# 1..FORMAT and refuse a higher one (written by a newer benchkit).
+FORMAT = 2
+
+
+def spec_format(spec: dict, where="spec.json") -> int:
+    """The ``format`` of a spec (absent = 1); a newer or malformed one raises a BenchkitError naming the fix."""
+    from benchkit.errors import BenchkitError
+
+    fmt = spec.get("format", 1) if isinstance(spec, dict) else None
+    if isinstance(fmt, bool) or not isinstance(fmt, int) or fmt < 1:
+        raise BenchkitError(f"{where}: bad \"format\" {fmt!r} (expected an integer 1..{FORMAT}); "
+                            f"not a benchkit output folder, or a damaged spec.json")
+    if fmt > FORMAT:
+        raise BenchkitError(f"{where}: format {fmt} was written by a newer benchkit (this benchkit "
+                            f"{_version()} reads formats 1..{FORMAT}); upgrade benchkit to read it")
+    return fmt
+
+
+def _version() -> str:
+    from benchkit import __version__
+
+    return __version__
 
 
 def dumps_line(record: dict) -> str:
@@ -77,7 +102,9 @@ def read_spec(out_dir) -> dict:
         from benchkit.errors import BenchkitError
 
         raise BenchkitError(f"{p} not found: {out_dir} is not a benchkit output folder")
-    return json.loads(p.read_text(encoding="utf-8"))
+    spec = json.loads(p.read_text(encoding="utf-8"))
+    spec_format(spec, where=str(p))
+    return spec
 
 
 def write_sorted(path, records) -> None:
@@ -116,4 +143,5 @@ def dataset_fingerprint(spec_fp: str, records) -> str:
 
 
 def write_spec(out_dir, spec: dict) -> None:
-    atomic_write_json(Path(out_dir) / SPEC, spec)
+    """Write ``spec.json`` (atomically), stamped ``"format": FORMAT`` unless the spec names its format."""
+    atomic_write_json(Path(out_dir) / SPEC, {"format": FORMAT, **spec})

@@ -11,7 +11,7 @@ import difflib
 import importlib
 from typing import Any
 
-# Degradation generators (the ``generator:`` key of a pipelines/*.yaml file).
+# Degradation generators (the ``generator:`` key of a benchkit/pipelines/*.yaml file).
 GENERATORS: dict[str, str] = {
     "realesrgan": "benchkit.generators.realesrgan.pipeline:RealESRGANGenerator",
     "motion_blur": "benchkit.generators.motion.pipeline:MotionBlurGenerator",
@@ -102,6 +102,20 @@ COMMANDS: dict[str, str] = {
     "export": "benchkit.commands.export:register",
 }
 
+# Params classes by stable type name (the ``"__type__"`` of manifest params; each class declares its
+# ``type_name``). Names are forever: a moved class changes only its target here. 0.1.0 module paths are
+# mapped in benchkit.params.LEGACY_TYPES.
+PARAMS: dict[str, str] = {
+    "realesrgan.RealESRGANParams": "benchkit.generators.realesrgan.params:RealESRGANParams",
+    "realesrgan.KernelParams": "benchkit.generators.realesrgan.params:KernelParams",
+    "realesrgan.ResizeParams": "benchkit.generators.realesrgan.params:ResizeParams",
+    "realesrgan.NoiseParams": "benchkit.generators.realesrgan.params:NoiseParams",
+    "realesrgan.JpegParams": "benchkit.generators.realesrgan.params:JpegParams",
+    "motion.MotionBlurParams": "benchkit.generators.motion.pipeline:MotionBlurParams",
+    "motion.TrajectoryParams": "benchkit.generators.motion.trajectory:TrajectoryParams",
+    "motion.RadialFieldParams": "benchkit.generators.motion.svblur:RadialFieldParams",
+}
+
 TABLES: dict[str, dict[str, str]] = {
     "generator": GENERATORS,
     "aux_pass": AUX_PASSES,
@@ -111,6 +125,7 @@ TABLES: dict[str, dict[str, str]] = {
     "method": METHODS,
     "bench": BENCHES,
     "command": COMMANDS,
+    "params": PARAMS,
 }
 
 

@@ -61,8 +61,10 @@ def test_leaderboard_files_and_real_numbers(evaluated):
         assert (lb / name).is_file(), name
     assert (lb / "blur.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = list(csv.DictReader((lb / "blur.csv").open()))
-    assert list(rows[0]) == ["method", "steps", "seconds_per_image", "psnr", "ssim", "psnr_rgb", "n_images",
-                             "n_failed"]
+    assert list(rows[0]) == ["method", "oracle", "steps", "seconds_per_image", "psnr", "ssim", "psnr_rgb",
+                             "n_images", "n_failed"]
+    assert {r["method"]: r["oracle"] for r in rows if r["method"] in ("wiener", "identity")} == \
+        {"wiener": "yes", "identity": "no"}  # the blur toy set records its PSF
     assert [r["method"] for r in rows] == sorted([r["method"] for r in rows],
                                                  key=lambda m: -float(next(x for x in rows if x["method"] == m)["psnr"]))
     assert {r["method"] for r in rows} == {"identity", "unsharp", "nlmeans", "wiener", "richardson-lucy"}

@@ -1,4 +1,4 @@
-"""The motion_blur generator through pipelines/motion_blur.yaml, degrade and replay."""
+"""The motion_blur generator through benchkit/pipelines/motion_blur.yaml, degrade and replay."""
 
 import subprocess
 import sys

@@ -45,7 +45,7 @@ def test_workers_1_and_2_write_identical_bytes(built):
     recs = mf.read_manifest(w1)
     assert len(recs) == 5 and all(set(r["outputs"]) == {"gt", "lq"} for r in recs.values())
     p = recs["img0"]["params"]
-    assert p["__type__"].endswith(":RealESRGANParams") and "seed" in p["noise1"]
+    assert p["__type__"] == "realesrgan.RealESRGANParams" and "seed" in p["noise1"]  # stable name, not a path
 
 
 def test_replay_is_byte_identical_through_the_cli(built):

@@ -1,6 +1,6 @@
 """``benchkit bench harness``: the evaluation harness against a plain pyiqa loop, and a cached re-run.
 
-Works on the demo benchmark (``benchmarks/demo.yaml``: datasets built from the embedded images, all
+Works on the demo benchmark (``benchkit/benchmarks/demo.yaml``: datasets built from the embedded images, all
 available methods) with metrics psnr/ssim/niqe, in a temporary run folder; datasets are built first
 and not timed. Measured side by side in this process on the same datasets and method outputs:
 

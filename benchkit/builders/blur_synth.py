@@ -138,6 +138,8 @@ class BlurSynthBuilder(GeneratorSampling, DatasetBuilder):
         than a patch are symmetric-padded around their centre (``small_images: pad``) or refused (``skip``)."""
         import numpy as np
 
+        from benchkit.ops import pad as ops_pad
+
         path = self.source / job.payload["path"]
         p = self.config.patch_size
         h, w = img.shape[:2]
@@ -153,7 +155,7 @@ class BlurSynthBuilder(GeneratorSampling, DatasetBuilder):
 
         def cut(a):
             if any(pad):
-                a = np.pad(a, [(pad[0], pad[1]), (pad[2], pad[3])] + [(0, 0)] * (a.ndim - 2), mode="symmetric")
+                a = ops_pad(a, ((pad[0], pad[1]), (pad[2], pad[3])), "symmetric")
             return np.ascontiguousarray(a[y0: y0 + p, x0: x0 + p])
 
         prec = {"y0": y0, "x0": x0, "size": p, "pad_tblr": pad, "image_size": [int(h), int(w)],

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 def register(sub):
     p = sub.add_parser("degrade", help="degrade every image of a folder with a pipeline (resumable)",
-                       description="Apply a degradation pipeline (pipelines/NAME.yaml or a YAML path) to every "
-                       "image below INPUT_DIR. Re-running skips samples already finished; the manifest records "
-                       "every sampled parameter so `benchkit replay` can regenerate any sample.")
+                       description="Apply a degradation pipeline (a shipped NAME, a NAME in $BENCHKIT_PIPELINES, or "
+                       "a YAML path) to every image below INPUT_DIR. Re-running skips samples already finished; the "
+                       "manifest records every sampled parameter so `benchkit replay` can regenerate any sample.")
     p.add_argument("input_dir", help="folder of images, or `embedded` for the built-in demo images")
     p.add_argument("out_dir")
     p.add_argument("--pipeline", default="realesrgan_x1", help="pipeline name or YAML path (default realesrgan_x1)")

@@ -12,7 +12,7 @@ def register(sub):
                        "nothing. --dataset PATH evaluates a benchkit dataset folder or any plain folder of images "
                        "(input-only: full-reference metrics are reported as n/a). Failures (a method raising, wrong "
                        "output size, NaN score, missing weights) are reported and the rest completes (exit 3).")
-    p.add_argument("--benchmark", default=None, help="benchmarks NAME or a YAML path (default demo)")
+    p.add_argument("--benchmark", default=None, help="shipped NAME, NAME in $BENCHKIT_BENCHMARKS, or a YAML path (default demo)")
     p.add_argument("--dataset", action="append", default=[], metavar="PATH",
                    help="evaluate this dataset folder or plain image folder instead of a benchmark (repeatable)")
     p.add_argument("--scale", type=int, default=None, help="with --dataset: output/input scale of input-only "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def register(sub):
-    p = sub.add_parser("pipelines", help="list degradation pipelines (pipelines/*.yaml)")
+    p = sub.add_parser("pipelines", help="list degradation pipelines (shipped ones and $BENCHKIT_PIPELINES folders)")
     p.set_defaults(func=run)
 
 

@@ -9,7 +9,9 @@ def register(sub):
                        "the results.json of a `benchkit evaluate` run. Leaderboards are generated, never edited.")
     p.add_argument("--benchmark", default="demo", help="benchmark name (default demo); run folder runs/<name>")
     p.add_argument("--run", default=None, help="run folder holding results.json (default runs/<benchmark>)")
-    p.add_argument("--out", default=None, help="output folder (default leaderboards/<benchmark> in the repo)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default leaderboards/<benchmark> of the benchkit checkout, else of the "
+                   "current folder)")
     p.set_defaults(func=run)
 
 

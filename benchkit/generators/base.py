@@ -1,6 +1,6 @@
 """The generator contract shared by every degradation.
 
-- ``Config``: a frozen dataclass, loaded strictly from ``pipelines/*.yaml``.
+- ``Config``: a frozen dataclass, loaded strictly from ``benchkit/pipelines/*.yaml``.
 - ``sample(rng, ctx) -> Params``: makes EVERY random draw (including seeds for
   pixel noise, stored in Params).
 - ``apply(img, params, ctx) -> dict[str, ndarray]``: deterministic; ``img`` is float32 RGB

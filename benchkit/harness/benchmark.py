@@ -90,10 +90,12 @@ class BenchmarkConfig:
 
 
 def benchmark_dirs() -> list[Path]:
-    from benchkit.config import REPO_ROOT
+    """``$BENCHKIT_BENCHMARKS`` folders (first wins on equal names), then the shipped ``benchkit/benchmarks``
+    (package data: present in installed wheels too)."""
+    from benchkit.config import BENCHMARKS_DIR
 
     dirs = [Path(p) for p in os.environ.get("BENCHKIT_BENCHMARKS", "").split(os.pathsep) if p]
-    return dirs + [REPO_ROOT / "benchmarks"]
+    return dirs + [BENCHMARKS_DIR]
 
 
 def find_benchmark(name_or_path) -> Path:

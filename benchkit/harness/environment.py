@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 
-def git_sha(repo=None) -> str:
-    """``git rev-parse HEAD`` of ``repo`` (default: the benchkit checkout), 'unknown' if not a repository."""
+def git_sha(repo=None) -> str | None:
+    """``git rev-parse HEAD`` (``+dirty`` if tracked files changed) of the benchkit checkout this package runs
+    from, or of ``repo`` if given. None when benchkit is not running from its own checkout (an installed copy,
+    even one inside some other project's git work tree), or when git is missing or fails: the sha of an
+    unrelated repository must never be recorded as benchkit's."""
     import subprocess
+    from pathlib import Path
 
-    from benchkit.config import REPO_ROOT
+    from benchkit.config import PACKAGE_DIR, source_checkout
 
-    try:
-        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=str(repo or REPO_ROOT), capture_output=True,
-                           text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    sha = r.stdout.strip()
-    if r.returncode != 0 or not sha:
-        return "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=str(repo or REPO_ROOT),
-                           capture_output=True, text=True, timeout=10)
-    return sha + ("+dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+    def git(*args, cwd):
+        try:
+            r = subprocess.run(["git", *args], cwd=str(cwd), capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else None
+
+    if repo is None:
+        root = source_checkout()  # the package's parent holds benchkit's own pyproject.toml
+        if root is None:
+            return None
+        top = git("rev-parse", "--show-toplevel", cwd=PACKAGE_DIR)
+        if top is None or Path(top).resolve() != root.resolve():
+            return None
+        repo = root
+    sha = git("rev-parse", "HEAD", cwd=repo)
+    if sha is None:
+        return None
+    dirty = git("status", "--porcelain", "--untracked-files=no", cwd=repo)
+    return sha + ("+dirty" if dirty else "")
 
 
 def _version(pkg: str) -> str | None:

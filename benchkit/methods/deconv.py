@@ -6,7 +6,7 @@ estimate, an isotropic Gaussian of ``blind_sigma`` px (size ``2*ceil(3 sigma)+1`
 The blur model is convolution ``lq = psf * gt`` with the kernel centre at
 ``(kh // 2, kw // 2)``. Images are reflect-padded (``numpy 'symmetric'``) by the kernel
 size before the circular FFT, and all three channels are processed in one vectorised
-transform (``scipy.fft`` real FFTs in float32).
+transform (``scipy.fft`` real FFTs in float32). The math lives in :mod:`benchkit.ops.deconv`.
 """
 
 from __future__ import annotations
@@ -53,37 +53,17 @@ def kernel_for(ctx: dict | None, blind_sigma: float):
 
 
 def wiener(img, psf, nsr: float):
-    """Wiener deconvolution ``X = conj(H) Y / (|H|^2 + nsr)`` of a float32 HxWx3 image."""
-    import scipy.fft as sfft
+    """Wiener deconvolution ``X = conj(H) Y / (|H|^2 + nsr)`` of a float32 HxWx3 image (:func:`benchkit.ops.wiener_deconvolve`)."""
+    from benchkit.ops import wiener_deconvolve
 
-    from benchkit.generators.motion.fftblur import pad_for_fft, psf_otf
-
-    padded, crop = pad_for_fft(img, psf)
-    H = psf_otf(psf, padded.shape[:2])
-    Y = sfft.rfft2(padded, axes=(0, 1))
-    X = (H.conj() * Y) / (H.real ** 2 + H.imag ** 2 + nsr)
-    out = sfft.irfft2(X, s=padded.shape[:2], axes=(0, 1))
-    return as_float_rgb(out[crop])
+    return as_float_rgb(wiener_deconvolve(img, psf, nsr))
 
 
 def richardson_lucy(img, psf, iterations: int, eps: float = 1e-6):
-    """Richardson-Lucy deconvolution (multiplicative updates, non-negative), ``iterations`` steps."""
-    import numpy as np
-    import scipy.fft as sfft
+    """Richardson-Lucy deconvolution, ``iterations`` steps (:func:`benchkit.ops.richardson_lucy`)."""
+    from benchkit.ops import richardson_lucy as rl
 
-    from benchkit.generators.motion.fftblur import pad_for_fft, psf_otf
-
-    padded, crop = pad_for_fft(np.clip(img, 0.0, 1.0).astype(np.float32), psf)
-    shape = padded.shape[:2]
-    H = psf_otf(psf, shape)
-    Hc = H.conj()
-    y = np.maximum(padded, eps)
-    u = y.copy()
-    for _ in range(int(iterations)):
-        est = sfft.irfft2(sfft.rfft2(u, axes=(0, 1)) * H, s=shape, axes=(0, 1))
-        ratio = y / np.maximum(est, eps)
-        u = u * sfft.irfft2(sfft.rfft2(ratio, axes=(0, 1)) * Hc, s=shape, axes=(0, 1))
-    return as_float_rgb(u[crop])
+    return as_float_rgb(rl(img, psf, iterations, eps))
 
 
 class Wiener(_PSFOracle, PerImageMethod):

@@ -1,16 +1,13 @@
-"""PSF convolution ``y = k * x`` by FFT, shared by motion blur, spatially varying blur and the deconvolution
-baselines (the Real-ESRGAN CPU path keeps its own OpenCV filtering: ``realesrgan.ops``).
+"""PSF blur ``y = k * x`` by FFT for motion blur and spatially varying blur: linear-light handling around
+:func:`benchkit.ops.convolve`, which holds the convolution and padding code (also used by the
+Real-ESRGAN filters and the deconvolution baselines). This module keeps the PSF-blur entry points.
 
 - True convolution (not correlation), kernel centre = pixel ``(Kh // 2, Kw // 2)``; kernels must have
   odd sides. ``y[i, j] = sum_{a, b} k[a, b] x[i - a + Kh//2, j - b + Kw//2]`` with ``x`` extended
   beyond the image by the boundary rule.
-- Boundary (numpy ``np.pad`` names; equivalents in scipy.ndimage / OpenCV):
-  ``reflect`` (default, ``dcb|abcd|cba``; ndimage ``mirror``, cv2 ``BORDER_REFLECT_101``),
-  ``symmetric`` (``cba|abcd|dcb``; ndimage ``reflect``, cv2 ``BORDER_REFLECT``),
-  ``edge`` (ndimage ``nearest``, cv2 ``BORDER_REPLICATE``), ``constant`` (zeros), ``circular``
-  (periodic; ndimage ``wrap``, cv2 ``BORDER_WRAP``: content leaving one side re-enters the other,
-  which is what a plain FFT product does; only physically right for tiled/periodic images).
-  The image is padded by the kernel radius, convolved, and cropped back to H x W.
+- Boundary: ``reflect`` (default), ``symmetric``, ``edge``, ``constant``, ``circular``; the one
+  vocabulary of :mod:`benchkit.ops.boundary` (its table maps each to numpy / OpenCV / torch /
+  scipy.ndimage names). The image is padded by the kernel radius, convolved, and cropped back to H x W.
 - FFT size: ``next_fast_len(H + 2 r)`` per axis suffices (the wrap-around of the circular FFT
   product only lands in the first ``2 r`` rows/cols, which the crop discards).
 - ``linear_light``: ``"srgb"`` (IEC 61966-2-1 transfer curve) or ``"gamma2.2"``: decode to linear
@@ -19,20 +16,18 @@ baselines (the Real-ESRGAN CPU path keeps its own OpenCV filtering: ``realesrgan
 
 Result equals direct spatial convolution (scipy.ndimage.convolve / cv2.filter2D with the flipped
 kernel and matching border) to float rounding; an identity (delta) kernel is a no-op.
-Paths: :func:`fft_blur` (numpy/scipy.fft; float32 in -> float32 out) and :func:`fft_blur_torch`
-(batched torch.fft, per-image kernels). :func:`convolve_full` is the full linear convolution used by
-the spatially varying blur (svblur) on windowed patches.
+Paths: :func:`fft_blur` (``ops.convolve`` numpy/scipy.fft; float32 in -> float32 out) and
+:func:`fft_blur_torch` (``ops.convolve`` torch fft, batched, per-image kernels). :func:`convolve_full` is
+the full linear convolution used by the spatially varying blur (svblur) on windowed patches.
+Re-exported from :mod:`benchkit.ops` for existing importers: ``pad_index``, ``pad_for_fft``, ``psf_otf``,
+``is_identity``, ``stack_kernels``, ``BOUNDARIES``, ``NDIMAGE_MODE``.
 """
 
 from __future__ import annotations
 
-BOUNDARIES = ("reflect", "symmetric", "edge", "constant", "circular")
+from benchkit.ops.boundary import BOUNDARIES, NDIMAGE_MODE  # noqa: F401  (re-exported; numpy only)
+
 LINEAR_LIGHT = ("none", "srgb", "gamma2.2")
-_NP_PAD_MODE = {"reflect": "reflect", "symmetric": "symmetric", "edge": "edge", "constant": "constant",
-                "circular": "wrap"}
-# scipy.ndimage mode with the same extension, for tests and users comparing results
-NDIMAGE_MODE = {"reflect": "mirror", "symmetric": "reflect", "edge": "nearest", "constant": "constant",
-                "circular": "wrap"}
 
 
 def _check(kernel, boundary, linear_light):
@@ -79,91 +74,57 @@ def _xp(x):
     return np
 
 
-# ------------------------------------------------------------------------------ numpy / scipy path
+# ------------------------------------------------------------------------------ re-exports (benchkit.ops)
 
 
 def is_identity(kernel) -> bool:
-    """True for a delta kernel (1 at the centre, 0 elsewhere): blurring with it returns the input exactly."""
-    import numpy as np
+    """True for a delta kernel (see :func:`benchkit.ops.is_identity`)."""
+    from benchkit.ops import is_identity as f
 
-    k = np.asarray(kernel)
-    c = (k.shape[0] // 2, k.shape[1] // 2)
-    return bool(k[c] == 1 and np.count_nonzero(k) == 1)
+    return f(kernel)
 
 
 def pad_index(n: int, r: int, boundary: str):
-    """Source indices (int64 [n + 2r]) of an axis of length ``n`` padded by ``r`` (not for 'constant')."""
-    import numpy as np
+    """Source indices (int64 [n + 2r]) of an axis padded by ``r`` (:func:`benchkit.ops.pad_index`)."""
+    from benchkit.ops import pad_index as f
 
-    return np.pad(np.arange(n), r, mode=_NP_PAD_MODE[boundary])
+    return f(n, r, boundary)
 
 
 def pad_image(img, ry: int, rx: int, boundary: str, axes=(0, 1)):
-    """Pad the two ``axes`` (rows, cols) of ``img`` by (ry, rx) with the boundary rule."""
-    import numpy as np
+    """Pad the two ``axes`` (rows, cols) of ``img`` by (ry, rx): :func:`benchkit.ops.pad`."""
+    from benchkit.ops import pad
 
-    widths = [(0, 0)] * img.ndim
-    widths[axes[0]], widths[axes[1]] = (ry, ry), (rx, rx)
-    return np.pad(img, widths, mode=_NP_PAD_MODE[boundary])
+    return pad(img, (ry, rx), boundary, axes=axes)
 
 
 def pad_for_fft(img, kernel, boundary: str = "symmetric"):
-    """Pad rows/cols of ``img`` (H x W[ x C]) by at least the kernel size, up to fast real-FFT lengths.
+    """:func:`benchkit.ops.pad_for_fft` (padding for the FFT deconvolutions)."""
+    from benchkit.ops import pad_for_fft as f
 
-    Returns ``(padded, (row_slice, col_slice))``; the slices crop the padded result back to H x W.
-    Used by the FFT deconvolutions (Wiener, Richardson-Lucy), whose circular model needs the margin.
-    """
-    import numpy as np
-    import scipy.fft as sfft
-
-    h, w = img.shape[:2]
-    p = int(max(kernel.shape[:2]))
-    ph, pw = sfft.next_fast_len(h + 2 * p, real=True), sfft.next_fast_len(w + 2 * p, real=True)
-    top, left = (ph - h) // 2, (pw - w) // 2
-    widths = [(top, ph - h - top), (left, pw - w - left)] + [(0, 0)] * (img.ndim - 2)
-    return np.pad(img, widths, mode=_NP_PAD_MODE[boundary]), (slice(top, top + h), slice(left, left + w))
+    return f(img, kernel, boundary)
 
 
 def psf_otf(kernel, shape):
-    """Optical transfer function: ``rfft2`` of ``kernel`` (k x k, or k x k x C per channel; centre at k//2)
-    placed on an ``shape`` (H, W) grid with its centre rolled to (0, 0). Shape (H, W//2+1, 1 or C):
-    broadcasts against ``rfft2`` of an H x W x C image over axes (0, 1);
-    ``irfft2(rfft2(x) * psf_otf(k)) = k * x`` (circular)."""
-    import numpy as np
-    import scipy.fft as sfft
+    """:func:`benchkit.ops.psf_otf` (optical transfer function of a PSF on an H x W grid)."""
+    from benchkit.ops import psf_otf as f
 
-    k = kernel if kernel.ndim == 3 else kernel[..., None]
-    kh, kw = k.shape[:2]
-    big = np.zeros((shape[0], shape[1], k.shape[2]), np.float32)
-    big[:kh, :kw] = k
-    big = np.roll(big, (-(kh // 2), -(kw // 2)), axis=(0, 1))
-    return sfft.rfft2(big, axes=(0, 1))
+    return f(kernel, shape)
 
 
-def _fft_product(a, kernel, shape, workers=None, crop=None):
-    """Circular convolution over the last two axes of ``a`` (zero-padded to ``shape``) with ``kernel``
-    (origin at [0, 0]), cropped to ``crop = (y0, y1, x0, x1)``."""
-    import numpy as np
-    from scipy import fft
-
-    fa = fft.rfft2(a, s=shape, workers=workers)
-    fa *= fft.rfft2(kernel, s=shape, workers=workers)
-    y = fft.irfft2(fa, s=shape, workers=workers)
-    if crop is not None:
-        y = y[..., crop[0]: crop[1], crop[2]: crop[3]]
-    return np.asarray(y)
-
-
-def _channels_first(img):
+def stack_kernels(kernels):
+    """Zero-pad odd kernels of different sizes, centred, to one [B, K, K] float64 array."""
     import numpy as np
 
-    return np.ascontiguousarray(np.moveaxis(img, 2, 0)) if img.ndim == 3 else img[None]
+    from benchkit.ops import stack_kernels as f
+
+    ks = [np.asarray(k, np.float64) for k in kernels]
+    for k in ks:
+        _check(k, "reflect", "none")
+    return f(ks)
 
 
-def _channels_last(y, ndim: int):
-    import numpy as np
-
-    return np.ascontiguousarray(np.moveaxis(y, 0, 2)) if ndim == 3 else np.ascontiguousarray(y[0])
+# ------------------------------------------------------------------------------ PSF blur
 
 
 def fft_blur(img, kernel, boundary: str = "reflect", linear_light: str = "none", workers: int | None = None):
@@ -173,7 +134,9 @@ def fft_blur(img, kernel, boundary: str = "reflect", linear_light: str = "none",
     ``workers``: scipy.fft threads (None = 1). A delta kernel returns an exact copy.
     """
     import numpy as np
-    from scipy.fft import next_fast_len
+
+    from benchkit.ops import convolve
+    from benchkit.ops import is_identity as delta
 
     img = np.asarray(img)
     if img.dtype not in (np.float32, np.float64):
@@ -182,47 +145,29 @@ def fft_blur(img, kernel, boundary: str = "reflect", linear_light: str = "none",
     _check(kernel, boundary, linear_light)
     if img.ndim not in (2, 3):
         raise ValueError(f"image must be H x W or H x W x C, got shape {img.shape}")
-    if is_identity(kernel):
+    if delta(kernel):
         return img.copy()
-    h, w = img.shape[:2]
-    ry, rx = kernel.shape[0] // 2, kernel.shape[1] // 2
-    chw = np.moveaxis(img, 2, 0) if img.ndim == 3 else img[None]  # a view; np.pad writes a C-contiguous copy
-    p = pad_image(decode(chw, linear_light), ry, rx, boundary, axes=(1, 2))
-    shape = (next_fast_len(p.shape[1], real=True), next_fast_len(p.shape[2], real=True))
-    y = _fft_product(p, kernel, shape, workers, (2 * ry, 2 * ry + h, 2 * rx, 2 * rx + w))
+    chw = np.moveaxis(img, 2, 0) if img.ndim == 3 else img[None]  # a view; the padding writes a contiguous copy
+    y = convolve(decode(chw, linear_light), kernel, method="fft", boundary=boundary, backend="numpy",
+                 axes=(1, 2), workers=workers)
     y = encode(y, linear_light)
     return _channels_last(y, img.ndim).astype(img.dtype, copy=False)
+
+
+def _channels_last(y, ndim: int):
+    import numpy as np
+
+    return np.ascontiguousarray(np.moveaxis(y, 0, 2)) if ndim == 3 else np.ascontiguousarray(y[0])
 
 
 def convolve_full(a, kernel, workers: int | None = None):
     """Full linear convolution over axes (0, 1) of ``a`` (H x W or H x W x C): output (H + Kh - 1, W + Kw - 1[, C])."""
     import numpy as np
-    from scipy.fft import next_fast_len
+
+    from benchkit.ops import convolve
 
     a = np.asarray(a)
-    kernel = np.asarray(kernel, a.dtype)
-    out = (a.shape[0] + kernel.shape[0] - 1, a.shape[1] + kernel.shape[1] - 1)
-    shape = (next_fast_len(out[0], real=True), next_fast_len(out[1], real=True))
-    y = _fft_product(_channels_first(a), kernel, shape, workers, (0, out[0], 0, out[1]))
-    return _channels_last(y, a.ndim)
-
-
-# ------------------------------------------------------------------------------ torch path
-
-
-def stack_kernels(kernels):
-    """Zero-pad odd kernels of different sizes, centred, to one [B, K, K] float64 array."""
-    import numpy as np
-
-    ks = [np.asarray(k, np.float64) for k in kernels]
-    for k in ks:
-        _check(k, "reflect", "none")
-    size = max(max(k.shape) for k in ks)
-    out = np.zeros((len(ks), size, size), np.float64)
-    for i, k in enumerate(ks):
-        oy, ox = (size - k.shape[0]) // 2, (size - k.shape[1]) // 2
-        out[i, oy: oy + k.shape[0], ox: ox + k.shape[1]] = k
-    return out
+    return convolve(a, np.asarray(kernel, a.dtype), method="fft", backend="numpy", output="full", workers=workers)
 
 
 def fft_blur_torch(imgs, kernels, boundary: str = "reflect", linear_light: str = "none"):
@@ -231,7 +176,8 @@ def fft_blur_torch(imgs, kernels, boundary: str = "reflect", linear_light: str =
     runs on the tensor's device, returns a tensor of the input dtype and shape."""
     import numpy as np
     import torch
-    import torch.nn.functional as F
+
+    from benchkit.ops import convolve
 
     squeeze = imgs.dim() == 3
     x = imgs[None] if squeeze else imgs
@@ -243,22 +189,6 @@ def fft_blur_torch(imgs, kernels, boundary: str = "reflect", linear_light: str =
     if k.dim() == 2:
         k = k[None]
     _check(k[0], boundary, linear_light)
-    _b, _c, h, w = x.shape
-    ry, rx = k.shape[-2] // 2, k.shape[-1] // 2
-    x = decode(x, linear_light)
-    torch_mode = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "circular": "circular"}
-    fits = ry < h and rx < w  # torch's reflect/circular padding is limited to pad < size
-    if boundary in torch_mode and (fits or boundary in ("constant", "edge")):
-        p = F.pad(x, (rx, rx, ry, ry), mode=torch_mode[boundary])
-    else:  # symmetric, or pads wider than the image: gather with the numpy path's index maps
-        iy = torch.from_numpy(pad_index(h, ry, boundary)).to(x.device)
-        ix = torch.from_numpy(pad_index(w, rx, boundary)).to(x.device)
-        p = x.index_select(2, iy).index_select(3, ix)
-    from scipy.fft import next_fast_len
-
-    shape = (next_fast_len(p.shape[-2], real=True), next_fast_len(p.shape[-1], real=True))
-    fp = torch.fft.rfft2(p, s=shape)
-    fk = torch.fft.rfft2(k, s=shape)[:, None]
-    y = torch.fft.irfft2(fp * fk, s=shape)[..., 2 * ry: 2 * ry + h, 2 * rx: 2 * rx + w]
+    y = convolve(decode(x, linear_light), k, method="fft", boundary=boundary, backend="torch")
     y = encode(y, linear_light).to(imgs.dtype).contiguous()
     return y[0] if squeeze else y

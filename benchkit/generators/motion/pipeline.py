@@ -8,7 +8,7 @@ Outputs: ``gt`` (uint8 input), ``lq`` (uint8 blurred), ``psf`` (float32 kernel, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from benchkit.generators.base import Generator, SampleContext
 from benchkit.generators.motion.psf import PSFConfig
@@ -41,6 +41,8 @@ class MotionBlurConfig:
 
 @dataclass(frozen=True)
 class MotionBlurParams(Params):
+    type_name: ClassVar[str] = "motion.MotionBlurParams"  # stable "__type__" (registry.PARAMS); never rename
+
     trajectory: TrajectoryParams
     exposure: float  # fraction of the trajectory integrated into the PSF, (0, 1]
 

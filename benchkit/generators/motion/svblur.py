@@ -10,9 +10,10 @@ Efficient Filter Flow (Hirsch et al. 2010; REFERENCE section 6)::
 with separable windows ``w_j`` centred on the nodes that sum to 1 everywhere (partition of unity):
 ``cosine`` = raised cosine cos^2(pi t / 2) over +-1 node spacing (smooth, C1), or ``bartlett`` =
 triangle 1 - |t| (bilinear interpolation of the PSFs). The end windows stay 1 up to the image border.
-The image is padded once by the largest kernel radius (``boundary`` as in :mod:`fftblur`), each
-windowed patch is FFT-convolved with its node's PSF (``fftblur.convolve_full``: the same convolution
-code as global blur) and the results are overlap-added: cost O(N log p), no tile seams.
+The image is padded once by the largest kernel radius (:func:`benchkit.ops.pad`, ``boundary`` as in
+:mod:`benchkit.ops.boundary`), each windowed patch is FFT-convolved with its node's PSF
+(:func:`benchkit.ops.convolve` with ``output="full"``: the same convolution code as global blur) and the
+results are overlap-added: cost O(N log p), no tile seams.
 
 ``normalize=True`` (default) divides by the same operator applied to an all-ones image, so flux is
 conserved locally and a constant image stays exactly constant even where neighbouring PSFs differ
@@ -35,7 +36,7 @@ Public API (used by the Real-ESRGAN pipeline's first blur stage): :class:`Radial
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from benchkit.params import Params
 
@@ -81,7 +82,7 @@ def eff_blur(img, field, boundary: str = "reflect", window: str = "cosine", norm
     """
     import numpy as np
 
-    from benchkit.generators.motion.fftblur import BOUNDARIES, convolve_full, pad_image
+    from benchkit.ops import BOUNDARIES, convolve, pad
 
     img = np.asarray(img)
     if img.dtype not in (np.float32, np.float64):
@@ -97,7 +98,7 @@ def eff_blur(img, field, boundary: str = "reflect", window: str = "cosine", norm
     h, w, ch = x.shape
     r = k // 2
     work = np.float64 if img.dtype == np.float64 else np.float32  # FFT precision follows the input
-    p = pad_image(x.astype(work), r, r, boundary)
+    p = pad(x.astype(work), r, boundary)
     if normalize:
         p = np.concatenate([p, np.ones(p.shape[:2] + (1,), work)], axis=2)
     hp, wp = p.shape[:2]
@@ -116,7 +117,8 @@ def eff_blur(img, field, boundary: str = "reflect", window: str = "cosine", norm
                 continue
             x0, x1 = int(xs[0]), int(xs[-1]) + 1
             patch = p[y0:y1, x0:x1] * (wy[j, y0:y1, None, None] * wx[i, None, x0:x1, None])
-            out = convolve_full(patch, field[j, i].astype(work), workers)
+            out = convolve(patch, field[j, i].astype(work), method="fft", backend="numpy", output="full",
+                           workers=workers)
             acc[y0: y0 + out.shape[0], x0: x0 + out.shape[1]] += out
     y = acc[2 * r: 2 * r + h, 2 * r: 2 * r + w]
     if normalize:
@@ -162,6 +164,8 @@ class RadialFieldConfig:
 @dataclass(frozen=True)
 class RadialFieldParams(Params):
     """One sampled radial PSF field (sizes in px; apply uses the image's own size for the geometry)."""
+
+    type_name: ClassVar[str] = "motion.RadialFieldParams"  # stable "__type__" (registry.PARAMS); never rename
 
     height: int  # image size the field was sampled for
     width: int

@@ -27,6 +27,7 @@ recorded, batched; the update rule and default ranges are the reference's.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from benchkit.params import Params
 
@@ -80,6 +81,8 @@ class TrajectoryConfig:
 @dataclass(frozen=True)
 class TrajectoryParams(Params):
     """Everything that determines one trajectory (it is a pure function of these fields)."""
+
+    type_name: ClassVar[str] = "motion.TrajectoryParams"  # stable "__type__" (registry.PARAMS); never rename
 
     iterations: int  # M samples
     max_length: float  # L, px; the generated path length equals this exactly

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from benchkit.ops import pad
+
 #: The six Gaussian-like families, in Real-ESRGAN's order.
 KERNEL_FAMILIES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
 #: Families besides the six: the sinc low-pass and the identity ("delta", e.g. no final sinc).
@@ -92,7 +94,7 @@ def pad_kernel(k: np.ndarray, size: int = 21) -> np.ndarray:
     if n > size or (size - n) % 2:
         raise ValueError(f"cannot pad a {n}x{n} kernel to {size}x{size}")
     p = (size - n) // 2
-    return np.pad(k, p) if p else k
+    return pad(k, p, "constant") if p else k
 
 
 def make_kernel(family: str, size: int, sigma_x: float = 0.0, sigma_y: float = 0.0, theta: float = 0.0,

@@ -1,17 +1,18 @@
 """CPU operations of the Real-ESRGAN degradation (numpy + OpenCV), all deterministic.
 
 Images are float32 RGB HxWx3 (values nominally in [0, 1]; blur/resize may overshoot, noise and JPEG
-clip). Borders: reflect-101 (OpenCV's default, as BasicSR's ``cv2.filter2D``). Resize uses
+clip). Borders: reflect-101 (OpenCV's default, as BasicSR's ``cv2.filter2D``; benchkit ``reflect``).
+Filtering goes through :func:`benchkit.ops.convolve` (cv2 backend). Resize uses
 ``cv2.resize`` with the target size (coordinate scale = in/out size ratio).
 """
 
 from __future__ import annotations
 
-import threading
-
 import cv2
 import numpy as np
 
+from benchkit.ops import convolve
+from benchkit.ops import scratch as _scratch
 from benchkit.seeding import rng_from_seed
 
 from .params import JpegParams, KernelParams, NoiseParams, ResizeParams
@@ -23,88 +24,30 @@ LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _GUIDE_BITS = 10
 _GUIDE_BINS = 1 << _GUIDE_BITS
 _LITTLE_ENDIAN = np.little_endian
-#: Non-separable kernels with fewer taps go through direct ``cv2.filter2D``; larger ones through
-#: :func:`dft_correlate` (OpenCV's own direct/DFT switch is at 130 taps for float32, i.e. 11x11 direct).
-_DIRECT_MAX_TAPS = 130
 
 
 def filter_kernel(img: np.ndarray, kp: KernelParams) -> np.ndarray:
-    """Correlate ``img`` with the kernel of ``kp`` (reflect-101 border).
+    """Correlate ``img`` with the kernel of ``kp`` (reflect-101 border): :func:`benchkit.ops.convolve`,
+    cv2 backend, ``method="auto"``.
 
-    The kernel is applied unpadded (zero padding to 21 changes nothing but cost) and exactly separable
-    kernels (iso Gaussian) go through ``cv2.sepFilter2D``; the identity returns ``img`` unchanged.
+    The kernel is applied unpadded (zero padding to 21 changes nothing but cost): exactly separable
+    kernels (iso Gaussian) go through ``cv2.sepFilter2D``, others below 130 taps through ``cv2.filter2D``
+    and larger ones through the ``cv2.dft`` correlation; the identity returns ``img`` unchanged.
     """
     if kp.is_identity:
         return img
     taps = kp.separable()
     if taps is not None:
         t = taps.astype(np.float32)
-        return cv2.sepFilter2D(img, -1, t, t, borderType=cv2.BORDER_REFLECT_101)
+        return convolve(img, (t, t), mode="correlation", boundary="reflect", backend="cv2")
     k = kp.kernel().astype(np.float32)
-    if k.size < _DIRECT_MAX_TAPS:
-        return cv2.filter2D(img, -1, k, borderType=cv2.BORDER_REFLECT_101)
-    return dft_correlate(img, k)
+    return convolve(img, k, mode="correlation", boundary="reflect", backend="cv2")
 
 
-def dft_correlate(img: np.ndarray, k: np.ndarray, kernel_spectrum: np.ndarray | None = None,
-                  out: np.ndarray | None = None) -> np.ndarray:
-    """``cv2.filter2D(img, -1, k, borderType=BORDER_REFLECT_101)`` for a float32 HxWxC image, via
-    ``cv2.dft`` (CCS-packed real transforms at an optimal size, one per channel).
-
-    Same result up to float32 FFT rounding (~1e-7 here) as ``cv2.filter2D``, which also switches to a
-    DFT for kernels of >= 130 taps, but about 3x cheaper for 512 px images (OpenCV's internal DFT path
-    tiles the image and pays transforms per tile). Each channel is reflect-101 padded to the transform
-    size (at least the kernel radius on each side); the circular correlation then equals the linear one
-    on the H x W output block (no wrap-around reaches it). Work planes are per-thread scratch buffers,
-    so the only allocation is the result (none if ``out``, a float32 H x W x C array, is given).
-    ``kernel_spectrum``: ``_kernel_spectrum(k, nh, nw)`` if the caller caches it.
-    """
-    kh, kw = k.shape  # odd sides (anchor at the centre, as filter2D's default)
-    ry, rx = kh // 2, kw // 2
-    h, w = img.shape[:2]
-    ch = img.shape[2] if img.ndim == 3 else 1
-    nh = cv2.getOptimalDFTSize(h + 2 * ry)
-    nw = cv2.getOptimalDFTSize(w + 2 * rx)
-    kf = _kernel_spectrum(k, nh, nw) if kernel_spectrum is None else kernel_spectrum
-    plane = _scratch("plane", (h, w))
-    padded = _scratch("padded", (nh, nw))
-    spec = _scratch("spec", (nh, nw))
-    res = _scratch("res", (nh, nw))
-    if out is None:
-        out = np.empty((h, w, ch), np.float32)
-    for c in range(ch):
-        src = cv2.extractChannel(img, c, dst=plane) if ch > 1 else img.reshape(h, w)
-        padded = cv2.copyMakeBorder(src, ry, nh - h - ry, rx, nw - w - rx, cv2.BORDER_REFLECT_101, dst=padded)
-        spec = cv2.dft(padded, dst=spec)
-        spec = cv2.mulSpectrums(spec, kf, 0, spec, conjB=True)
-        res = cv2.idft(spec, dst=res, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
-        if ch > 1:
-            cv2.insertChannel(res[:h, :w], out, c)
-        else:
-            out[..., 0] = res[:h, :w]
-    return out if img.ndim == 3 else out[..., 0]
-
-
-def _kernel_spectrum(k: np.ndarray, nh: int, nw: int) -> np.ndarray:
-    """CCS spectrum (float32, nh x nw) of the kernel ``k`` zero-padded at the top-left corner."""
-    kpad = _scratch("kpad", (nh, nw))
-    kpad.fill(0.0)
-    kpad[: k.shape[0], : k.shape[1]] = k
-    return cv2.dft(kpad)
-
-
-_SCRATCH = threading.local()
-
-
-def _scratch(name: str, shape: tuple[int, ...]) -> np.ndarray:
-    """A per-thread float32 work array of ``shape`` (contents undefined), reused across calls: a view of a
-    flat buffer that only grows, so repeated calls at varying sizes do not allocate (and page-fault)."""
-    n = int(np.prod(shape))
-    store = _SCRATCH.__dict__
-    buf = store.get(name)
-    if buf is None or buf.size < n:
-        buf = store[name] = np.empty(n, np.float32)
-    return buf[:n].reshape(shape)
+def dft_correlate(img: np.ndarray, k: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``cv2.filter2D(img, -1, k, borderType=BORDER_REFLECT_101)`` via ``cv2.dft`` (kept name; the code is
+    :func:`benchkit.ops.convolve` with ``backend="cv2", method="fft", mode="correlation"``)."""
+    return convolve(img, k, method="fft", mode="correlation", boundary="reflect", backend="cv2", out=out)
 
 
 def resize(img: np.ndarray, rp: ResizeParams) -> np.ndarray:
@@ -280,8 +223,8 @@ def usm_sharpen(img: np.ndarray, weight: float = 0.5, radius: int = 51, threshol
     sharp = clip(I + weight (I - blur), 0, 1); mask = |I - blur| > threshold / 255, blurred with the same
     Gaussian; out = I + mask (sharp - I)  (= mask sharp + (1 - mask) I).
 
-    Both Gaussians go through :func:`dft_correlate` with a cached kernel spectrum (OpenCV's float32
-    taps, as ``cv2.GaussianBlur`` uses): about 3.4 ms each instead of 4.8 ms at 512 px, equal to
+    Both Gaussians go through the ``cv2.dft`` correlation of :func:`benchkit.ops.convolve` with a cached
+    kernel spectrum (OpenCV's float32 taps, as ``cv2.GaussianBlur`` uses): about 3.4 ms each instead of 4.8 ms at 512 px, equal to
     ``cv2.GaussianBlur`` up to float32 FFT rounding (<= ~5e-7). The elementwise steps run in place.
     """
     resid = _usm_blur(img, radius, np.empty_like(img))
@@ -297,36 +240,20 @@ def usm_sharpen(img: np.ndarray, weight: float = 0.5, radius: int = 51, threshol
     return out
 
 
-_GAUSS_TAPS: dict[int, np.ndarray] = {}
-_GAUSS_SPECTRA: dict[tuple[int, int, int], np.ndarray] = {}
-_GAUSS_SPECTRA_SIZE = 4
+_GAUSS_KERNELS: dict[int, np.ndarray] = {}
 
 
 def _usm_blur(img: np.ndarray, ksize: int, out: np.ndarray) -> np.ndarray:
-    """``ksize`` x ``ksize`` Gaussian (sigma 0 rule) via :func:`dft_correlate`; the kernel spectrum is
-    cached per transform size (last few sizes), with spectral values below 1e-20 set to 0 (no float32 effect; avoids
-    denormal arithmetic)."""
-    r = ksize // 2
-    nh = cv2.getOptimalDFTSize(img.shape[0] + 2 * r)
-    nw = cv2.getOptimalDFTSize(img.shape[1] + 2 * r)
-    t = _gaussian_taps(ksize)
-    k2 = t * t.T
-    kf = _GAUSS_SPECTRA.get((ksize, nh, nw))
-    if kf is None:
-        kf = _kernel_spectrum(k2, nh, nw).copy()
-        kf[np.abs(kf) < 1e-20] = 0.0
-        while len(_GAUSS_SPECTRA) >= _GAUSS_SPECTRA_SIZE:  # small FIFO: input sizes may vary
-            try:
-                _GAUSS_SPECTRA.pop(next(iter(_GAUSS_SPECTRA)), None)
-            except (RuntimeError, StopIteration):
-                break
-        _GAUSS_SPECTRA[(ksize, nh, nw)] = kf
-    return dft_correlate(img, k2, kernel_spectrum=kf, out=out)
+    """``ksize`` x ``ksize`` Gaussian (sigma 0 rule, reflect-101) by the ``cv2.dft`` correlation of
+    :func:`benchkit.ops.convolve`, its spectrum cached per transform size (``cache_spectrum``)."""
+    return convolve(img, _gaussian_kernel(ksize), method="fft", mode="correlation", boundary="reflect",
+                    backend="cv2", out=out, cache_spectrum=True)
 
 
-def _gaussian_taps(ksize: int) -> np.ndarray:
-    """OpenCV's float32 Gaussian taps for ``ksize`` with sigma 0 (what ``cv2.GaussianBlur`` uses)."""
-    t = _GAUSS_TAPS.get(ksize)
-    if t is None:
-        t = _GAUSS_TAPS[ksize] = cv2.getGaussianKernel(ksize, 0, ktype=cv2.CV_32F)
-    return t
+def _gaussian_kernel(ksize: int) -> np.ndarray:
+    """2-D ``t t^T`` of OpenCV's float32 Gaussian taps ``t`` for ``ksize``, sigma 0 (``cv2.GaussianBlur``'s)."""
+    k = _GAUSS_KERNELS.get(ksize)
+    if k is None:
+        t = cv2.getGaussianKernel(ksize, 0, ktype=cv2.CV_32F)
+        k = _GAUSS_KERNELS[ksize] = t * t.T
+    return k

@@ -8,6 +8,7 @@ Pixel noise is stored as a 63-bit seed (drawn with ``benchkit.seeding.child_seed
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -23,6 +24,8 @@ class KernelParams(Params):
     ``size``: odd side in px (unpadded); sigmas in px; ``theta`` in radians; ``omega`` (sinc cutoff)
     in radians/pixel; unused fields keep their defaults.
     """
+
+    type_name: ClassVar[str] = "realesrgan.KernelParams"  # stable "__type__" (registry.PARAMS); never rename
 
     family: str
     size: int
@@ -57,6 +60,8 @@ class ResizeParams(Params):
     keep/final) are recorded for analysis; the target size is what ``apply`` uses.
     """
 
+    type_name: ClassVar[str] = "realesrgan.ResizeParams"  # stable "__type__" (registry.PARAMS); never rename
+
     direction: str
     factor: float
     mode: str
@@ -69,6 +74,8 @@ class NoiseParams(Params):
     """Additive noise. ``kind``: "gaussian" (``sigma`` in 8-bit levels) or "poisson" (``scale`` multiplies
     the shot-noise residual). ``gray``: one channel copied to RGB. ``seed``: PCG64 seed of the field."""
 
+    type_name: ClassVar[str] = "realesrgan.NoiseParams"  # stable "__type__" (registry.PARAMS); never rename
+
     kind: str
     gray: bool
     sigma: float
@@ -79,6 +86,8 @@ class NoiseParams(Params):
 @dataclass(frozen=True)
 class JpegParams(Params):
     """Real JPEG round trip (OpenCV/libjpeg, 4:2:0) at integer ``quality`` in [1, 100]."""
+
+    type_name: ClassVar[str] = "realesrgan.JpegParams"  # stable "__type__" (registry.PARAMS); never rename
 
     quality: int
 
@@ -91,6 +100,8 @@ class RealESRGANParams(Params):
     ``pipeline.apply_first_blur`` knows (e.g. a spatially varying PSF field) can take its place.
     ``final_order``: "A" = resize -> final sinc -> JPEG, "B" = JPEG -> resize -> final sinc.
     """
+
+    type_name: ClassVar[str] = "realesrgan.RealESRGANParams"  # stable "__type__" (registry.PARAMS); never rename
 
     blur1: Params
     resize1: ResizeParams

@@ -34,6 +34,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from benchkit.ops import convolve, pad, pad_index, stack_kernels
+
 from . import ops
 from .params import KernelParams, NoiseParams, RealESRGANParams, ResizeParams
 from .settings import RealESRGANConfig
@@ -45,41 +47,29 @@ _LUMA = tuple(float(v) for v in ops.LUMA)
 
 
 def reflect101_index(n: int, pad: int) -> np.ndarray:
-    """Source indices of a reflect-101 padded axis (OpenCV BORDER_REFLECT_101), any ``pad`` vs ``n``."""
-    idx = np.arange(-pad, n + pad)
-    if n == 1:
-        return np.zeros_like(idx)
-    period = 2 * n - 2
-    idx = np.mod(idx, period)
-    return np.where(idx >= n, period - idx, idx)
+    """Source indices of a reflect-101 padded axis (OpenCV BORDER_REFLECT_101), any ``pad`` vs ``n``
+    (:func:`benchkit.ops.pad_index` with ``reflect``)."""
+    return pad_index(n, pad, "reflect")
 
 
 def pad_reflect101(x: torch.Tensor, pad_y: int, pad_x: int) -> torch.Tensor:
-    """Reflect-101 padding of the last two dims by gathering (works for pads larger than the image)."""
-    h, w = x.shape[-2:]
-    iy = torch.from_numpy(reflect101_index(h, pad_y)).to(x.device)
-    ix = torch.from_numpy(reflect101_index(w, pad_x)).to(x.device)
-    return x.index_select(-2, iy).index_select(-1, ix)
+    """Reflect-101 padding of the last two dims (works for pads larger than the image): :func:`benchkit.ops.pad`."""
+    return pad(x, (pad_y, pad_x), "reflect")
 
 
 def filter_batch(x: torch.Tensor, kernels: list) -> torch.Tensor:
     """Correlate each sample of ``x`` [B, C, H, W] with its kernel (``KernelParams`` or None = identity)
-    through one grouped conv2d; kernels are zero-padded to the largest size in the batch."""
+    through one grouped conv2d (:func:`benchkit.ops.convolve`, torch direct, reflect-101); kernels are
+    zero-padded to the largest size in the batch."""
     active = [k for k in kernels if k is not None and not k.is_identity]
     if not active:
         return x
     size = max(k.size for k in active)
-    b, c, h, w = x.shape
-    ks = np.zeros((b, size, size))
-    for i, k in enumerate(kernels):
-        if k is None or k.is_identity:
-            ks[i, size // 2, size // 2] = 1.0  # identity inside a batch: exact (x * 1 + 0)
-        else:
-            ks[i] = np.pad(k.kernel(), (size - k.size) // 2)
-    weight = torch.from_numpy(ks.astype(np.float32)).to(x.device, x.dtype)
-    weight = weight.repeat_interleave(c, dim=0)[:, None]  # [B*C, 1, K, K]
-    xp = pad_reflect101(x, size // 2, size // 2).reshape(1, b * c, h + size - 1, w + size - 1)
-    return F.conv2d(xp, weight, groups=b * c).reshape(b, c, h, w)
+    delta = np.zeros((size, size))
+    delta[size // 2, size // 2] = 1.0  # identity inside a batch: exact (x * 1 + 0)
+    ks = stack_kernels([delta if k is None or k.is_identity else k.kernel() for k in kernels])
+    return convolve(x, ks.astype(np.float32), method="direct", mode="correlation", boundary="reflect",
+                    backend="torch")
 
 
 def filter_list(xs: list, kernels: list) -> list:
@@ -97,16 +87,12 @@ def filter_list(xs: list, kernels: list) -> list:
 
 
 def usm_batch(x: torch.Tensor, weight: float = 0.5, radius: int = 51, threshold: float = 10.0) -> torch.Tensor:
-    """Unsharp masking as in ``ops.usm_sharpen`` (separable OpenCV Gaussian taps, reflect-101)."""
-    taps = torch.from_numpy(cv2.getGaussianKernel(radius, 0).astype(np.float32).ravel()).to(x.device, x.dtype)
-    r = radius // 2
+    """Unsharp masking as in ``ops.usm_sharpen`` (separable OpenCV Gaussian taps, reflect-101; two 1-D
+    passes of :func:`benchkit.ops.convolve`, torch direct)."""
+    taps = cv2.getGaussianKernel(radius, 0).astype(np.float32).ravel()
 
     def gblur(t):
-        b, c, h, w = t.shape
-        tp = pad_reflect101(t, r, r).reshape(1, b * c, h + 2 * r, w + 2 * r)
-        tp = F.conv2d(tp, taps.view(1, 1, 1, -1).expand(b * c, 1, 1, radius), groups=b * c)
-        tp = F.conv2d(tp, taps.view(1, 1, -1, 1).expand(b * c, 1, radius, 1), groups=b * c)
-        return tp.reshape(b, c, h, w)
+        return convolve(t, (taps, taps), method="direct", mode="correlation", boundary="reflect", backend="torch")
 
     blur = gblur(x)
     residual = x - blur
