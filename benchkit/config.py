@@ -92,13 +92,53 @@ def find_pipeline(name_or_path: str) -> Path:
 
 
 def load_yaml(path) -> Any:
+    """Parse a YAML config with ``yaml.safe_load`` (plain data only: no ``!!python/...`` tags, no code).
+
+    Every failure (missing or unreadable file, binary or non-UTF-8 content, syntax error, a disallowed tag)
+    is a one-line :class:`ConfigError` naming the file, the line and the fix.
+    """
     import yaml
 
     try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
+        with open(path, "rb") as f:
+            raw = f.read()
+    except IsADirectoryError as e:
+        raise ConfigError(f"{path}: is a folder, not a YAML file; fix: pass the path of a .yaml file") from e
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror}); fix: check the path and its permissions") from e
+    binary = f"{path}: is a binary file, not a YAML text file; fix: pass a YAML config (see pipelines/*.yaml)"
+    if b"\0" in raw:
+        raise ConfigError(binary)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{binary} (invalid UTF-8 at byte {e.start}; save it as UTF-8)") from e
+    try:
+        return yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as e:
+        tag = getattr(e, "problem", "") or ""
+        where = _yaml_where(e)
+        if "python" in tag or "constructor for the tag" in tag:
+            raise ConfigError(f"{path}{where}: {_one_line(tag)}: benchkit reads plain YAML only (mappings, lists, "
+                              "strings, numbers); fix: remove the !!tag") from e
+        raise ConfigError(f"{path}{where}: invalid YAML: {_one_line(tag or str(e))}; fix: correct the YAML syntax") from e
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from e
+        problem = getattr(e, "problem", None) or str(e)
+        ctx = getattr(e, "context", None)
+        what = f"{ctx} ... {problem}" if ctx else problem
+        raise ConfigError(f"{path}{_yaml_where(e)}: invalid YAML: {_one_line(what)}; fix: correct the YAML syntax") from e
+
+
+def _yaml_where(e) -> str:
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    if mark is not None and getattr(mark, "line", None) is not None:
+        return f": line {mark.line + 1}, column {mark.column + 1}"
+    pos = getattr(e, "position", None)  # ReaderError (a control character)
+    return f": character {pos}" if pos is not None else ""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def load_pipeline(name_or_path: str):
@@ -138,7 +178,7 @@ def from_dict(cls, data: Any, where: str = "config"):
     kwargs = {k: _coerce(v, hints.get(k, Any), f"{where}.{k}") for k, v in data.items()}
     try:
         obj = cls(**kwargs)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, ConfigError) as e:
         raise ConfigError(f"{where}: {e}") from e
     return obj
 
@@ -215,3 +255,104 @@ def fingerprint(obj) -> str:
     """sha256 of canonical JSON (sorted keys, compact) of ``obj``; first 16 hex chars."""
     text = json.dumps(to_plain(obj), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------- value validation
+# Shared checks for the config dataclasses' ``__post_init__``. Each raises ConfigValueError (a ConfigError
+# and a ValueError) naming the key, the value and the allowed range; ``from_dict`` prefixes the file/section.
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        if v == float("inf"):
+            return "inf"
+        if v == float("-inf"):
+            return "-inf"
+        return f"{v:.6g}"
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+def _interval(lo, hi, lo_open=False, hi_open=False) -> str:
+    left = "(" if lo_open or lo is None else "["
+    right = ")" if hi_open or hi is None else "]"
+    return f"{left}{'-inf' if lo is None else _fmt(lo)}, {'inf' if hi is None else _fmt(hi)}{right}"
+
+
+def _bad(key, value, allowed: str, fix: str = ""):
+    from benchkit.errors import ConfigValueError
+
+    shown = [_fmt(x) for x in value] if isinstance(value, (list, tuple)) else _fmt(value)
+    if isinstance(shown, list):
+        shown = "[" + ", ".join(shown) + "]"
+    return ConfigValueError(f"{key} = {shown}: {allowed}" + (f"; fix: {fix}" if fix else f"; fix: set {key} "
+                                                                                          f"within that range"))
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def check_number(key: str, value, lo=None, hi=None, *, lo_open=False, hi_open=False, integer=False,
+                 odd=False) -> None:
+    """``value`` is a finite number (an integer when ``integer``; odd when ``odd``) inside ``[lo, hi]``
+    (open ends as flagged; ``None`` = unbounded)."""
+    import math
+
+    span = _interval(lo, hi, lo_open, hi_open)
+    kind = "an odd integer" if odd else ("an integer" if integer else "a finite number")
+    if not _is_number(value):
+        raise _bad(key, value, f"must be {kind} in {span}")
+    if not math.isfinite(value):
+        raise _bad(key, value, f"must be {kind} in {span} (NaN and infinity are not allowed)")
+    if (integer or odd) and not float(value).is_integer():
+        raise _bad(key, value, f"must be {kind} in {span}")
+    if (lo is not None and (value < lo or (lo_open and value == lo))) or \
+            (hi is not None and (value > hi or (hi_open and value == hi))):
+        raise _bad(key, value, f"must be {kind} in {span}")
+    if odd and int(value) % 2 == 0:
+        raise _bad(key, value, f"must be {kind} in {span}")
+
+
+def check_probability(key: str, value) -> None:
+    """A probability: finite, in [0, 1]."""
+    check_number(key, value, 0.0, 1.0)
+
+
+def check_pair(key: str, pair, lo=None, hi=None, *, lo_open=False, hi_open=False, integer=False) -> None:
+    """A ``(low, high)`` range: two finite numbers with ``low <= high``, both inside ``[lo, hi]``."""
+    span = _interval(lo, hi, lo_open, hi_open)
+    need = f"must be [low, high] with low <= high, both {'integers' if integer else 'finite numbers'} in {span}"
+    if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+        raise _bad(key, pair, need)
+    for v in pair:
+        try:
+            check_number(key, v, lo, hi, lo_open=lo_open, hi_open=hi_open, integer=integer)
+        except ValueError:
+            raise _bad(key, pair, need) from None
+    if pair[0] > pair[1]:
+        raise _bad(key, pair, need, f"swap the values to [{_fmt(pair[1])}, {_fmt(pair[0])}]")
+
+
+def check_distribution(key: str, probs, n: int | None = None, tol: float = 1e-6) -> None:
+    """Probabilities of a categorical choice: each finite in [0, 1], ``n`` of them (when given), sum 1."""
+    import math
+
+    need = (f"must be {n if n is not None else 'one or more'} probabilities, each in [0, 1], summing to 1")
+    if not isinstance(probs, (list, tuple)) or not probs or (n is not None and len(probs) != n):
+        raise _bad(key, probs, need, f"give {n} values" if n is not None else "")
+    if any(not _is_number(p) or not math.isfinite(p) or not 0.0 <= p <= 1.0 for p in probs):
+        raise _bad(key, probs, need, "use values in [0, 1] that add up to 1")
+    if abs(math.fsum(probs) - 1.0) > tol:
+        raise _bad(key, probs, need + f" (they sum to {_fmt(math.fsum(probs))})", "make them add up to 1")
+
+
+def check_sizes(key: str, sizes, lo: int, hi: int, *, odd: bool = False) -> None:
+    """A non-empty list of integers in ``[lo, hi]`` (odd when ``odd``)."""
+    kind = "odd integers" if odd else "integers"
+    if not isinstance(sizes, (list, tuple)) or not sizes:
+        raise _bad(key, sizes, f"must be a non-empty list of {kind} in [{lo}, {hi}]")
+    for s in sizes:
+        try:
+            check_number(key, s, lo, hi, integer=True, odd=odd)
+        except ValueError:
+            raise _bad(key, sizes, f"must be a non-empty list of {kind} in [{lo}, {hi}]") from None

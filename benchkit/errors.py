@@ -4,7 +4,12 @@ from __future__ import annotations
 
 
 class BenchkitError(Exception):
-    """Base class for errors benchkit reports to the user (no traceback needed)."""
+    """Base class for errors benchkit reports to the user (no traceback needed).
+
+    The CLI prints the message as one line and exits with ``exit_code`` (2: usage, config or input problem).
+    """
+
+    exit_code = 2
 
 
 class ConfigError(BenchkitError):
@@ -24,6 +29,29 @@ class BadInputError(BenchkitError):
         msg = f"{self.path}: {problem}"
         if fix:
             msg += f" (fix: {fix})"
+        super().__init__(msg)
+
+
+class ConfigValueError(ConfigError, ValueError):
+    """A config value is outside its domain (NaN, inf, out of range, unordered range, bad distribution).
+
+    Also a ``ValueError`` so dataclass ``__post_init__`` checks keep working for callers that catch that.
+    """
+
+
+class CorruptFileError(BenchkitError, ValueError):
+    """A file benchkit wrote or reads (``spec.json``, ``results.json``, a JSONL index, a YAML config) is damaged.
+
+    Also a ``ValueError`` so readers that treat a damaged cache as "rebuild it" keep catching it.
+    """
+
+    def __init__(self, path, problem: str, fix: str = ""):
+        self.path = str(path)
+        self.problem = problem
+        self.fix = fix
+        msg = f"{self.path}: {problem}"
+        if fix:
+            msg += f"; fix: {fix}"
         super().__init__(msg)
 
 

@@ -4,6 +4,10 @@ Writers create ``<name>.<random>.tmp`` in the destination folder, fsync it and
 ``os.replace`` it over the final name, so a killed process never leaves a
 half-written file under a final name (leftover ``*.tmp`` files are ignored and
 cleaned by the runners).
+
+Written files get the permissions any other tool would give them: ``0o666 & ~umask`` (``mkstemp`` alone
+creates 0600, which made datasets on shared clusters unreadable by colleagues). An ``OSError`` while
+writing (a full disk, a read-only folder) names the destination file.
 """
 
 from __future__ import annotations
@@ -30,6 +34,47 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+_UMASK: int | None = None
+
+
+def current_umask() -> int:
+    """The process umask (read once; from /proc on Linux, which does not change it even briefly)."""
+    global _UMASK
+    if _UMASK is None:
+        try:
+            with open("/proc/self/status", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("Umask:"):
+                        _UMASK = int(line.split()[1], 8)
+                        break
+        except (OSError, ValueError):
+            pass
+        if _UMASK is None:
+            _UMASK = os.umask(0o022)
+            os.umask(_UMASK)
+    return _UMASK
+
+
+def file_mode() -> int:
+    """Mode of a newly written file: ``0o666 & ~umask`` (what ``open(path, "w")`` would give)."""
+    return 0o666 & ~current_umask()
+
+
+def mkstemp_honouring_umask(path: Path, suffix: str = ".tmp"):
+    """``tempfile.mkstemp`` next to ``path`` with the mode set to :func:`file_mode` (mkstemp alone makes 0600).
+
+    Returns ``(fd, tmp_path)`` like ``mkstemp``.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=suffix, dir=path.parent)
+    try:
+        os.fchmod(fd, file_mode())
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    return fd, tmp
+
+
 def atomic_write_bytes(path, data: bytes, fsync: bool = True) -> None:
     """Write ``data`` to ``path`` via a temp file + ``os.replace``.
 
@@ -38,8 +83,14 @@ def atomic_write_bytes(path, data: bytes, fsync: bool = True) -> None:
     runners detect because they re-verify every output's sha256 on resume.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = mkstemp_honouring_umask(path)
+    except OSError as e:
+        named = _named(e, path.parent)
+        if named is e:
+            raise
+        raise named from e
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -47,12 +98,22 @@ def atomic_write_bytes(path, data: bytes, fsync: bool = True) -> None:
             if fsync:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
-        except FileNotFoundError:
+        except OSError:
             pass
-        raise
+        named = _named(e, path) if isinstance(e, OSError) else e
+        if named is e:
+            raise
+        raise named from e
+
+
+def _named(e: OSError, path) -> OSError:
+    """``e`` itself when it names a file, else the same error (same class and errno) naming ``path``."""
+    if e.filename is not None or e.errno is None:
+        return e
+    return type(e)(e.errno, e.strerror, str(path))
 
 
 def atomic_write_text(path, text: str) -> None:

@@ -8,6 +8,13 @@ Input conversions (documented in README "Image inputs"):
 - gray (1 channel): replicated to 3 channels.
 - RGBA / gray+alpha: alpha is dropped (the colour channels are used as stored, not
   composited), because restoration datasets are opaque photographs.
+- float TIFFs (32/64-bit float samples) are used as stored when every value is finite and in ``[0, 1]``;
+  NaN, infinity or values outside ``[0, 1]`` (e.g. 0-255 floats, HDR) are refused naming the file and the
+  range found.
+- Size limit: an image whose header claims more than ``max_pixels()`` pixels (width x height; default
+  178,956,970 = Pillow's ``MAX_IMAGE_PIXELS``, about 0.5 GiB as 8-bit RGB, 2 GiB as float32; set
+  ``BENCHKIT_MAX_PIXELS`` to change it, ``0`` for no limit) is refused from its header, before any pixel
+  is decoded, so a decompression bomb costs nothing.
 - Anything OpenCV cannot decode (truncated, zero-byte, not an image) raises
   :class:`BadInputError` naming the file.
 """
@@ -19,6 +26,66 @@ from pathlib import Path
 from benchkit.errors import BadInputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's MAX_IMAGE_PIXELS (1024 * 1024 * 1024 // 4 // 3)
+MAX_PIXELS_ENV = "BENCHKIT_MAX_PIXELS"
+
+
+def max_pixels() -> int:
+    """Largest accepted width x height: ``$BENCHKIT_MAX_PIXELS`` (0 = no limit), else 178,956,970."""
+    import os
+
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(float(raw)) if raw.lower() not in ("nan", "inf", "-inf") else -1
+    except ValueError:
+        value = -1
+    if value < 0:
+        from benchkit.errors import ConfigError
+
+        raise ConfigError(f"{MAX_PIXELS_ENV} = {raw!r}: must be an integer >= 0 (pixels; 0 = no limit); "
+                          f"fix: e.g. {MAX_PIXELS_ENV}={DEFAULT_MAX_PIXELS}")
+    return value
+
+
+def header_size(data: bytes):
+    """``(width, height)`` from the encoded header (Pillow's lazy open: no pixel is decoded), or None when
+    Pillow cannot read the header (OpenCV may still decode the file). A header beyond Pillow's own bomb
+    limit gives ``(pixels, 1)`` with the pixel count Pillow reports."""
+    import io
+    import re
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+        return int(w), int(h)
+    except Image.DecompressionBombError as e:
+        m = re.search(r"\((\d+) pixels\)", str(e))
+        return (int(m.group(1)), 1) if m else (2**62, 1)
+    except Exception:  # noqa: BLE001 - any header Pillow cannot parse: leave the verdict to OpenCV
+        return None
+
+
+def check_size(data: bytes, path="<bytes>") -> None:
+    """Refuse (BadInputError naming the file) an image whose header claims more than :func:`max_pixels`."""
+    limit = max_pixels()
+    if not limit:
+        return
+    size = header_size(data)
+    if size is None:
+        return
+    w, h = size
+    if w * h > limit:
+        dims = f"{w} x {h} = {w * h:,} pixels" if h > 1 else f"{w:,} pixels"
+        raise BadInputError(path, f"image too large: header claims {dims}, over the limit of {limit:,}",
+                            f"downscale or tile the image, or raise the limit with {MAX_PIXELS_ENV}=N "
+                            "(0 = no limit) if you have the memory")
 
 
 def list_images(folder) -> list[Path]:
@@ -39,7 +106,16 @@ def decode_image(data: bytes, path="<bytes>"):
 
     if len(data) == 0:
         raise BadInputError(path, "file is empty (0 bytes)", "re-copy or delete the file")
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    check_size(data, path)
+    try:
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as e:  # e.g. OpenCV's own pixel limit on a header Pillow could not read
+        msg = " ".join(str(e).split())[-200:]
+        raise BadInputError(path, f"cannot decode image (OpenCV: {msg})",
+                            "re-export the image as PNG, or remove it from the input folder") from None
+    except MemoryError:
+        raise BadInputError(path, "not enough memory to decode this image",
+                            f"downscale it, or lower {MAX_PIXELS_ENV} so such files are refused early") from None
     if arr is None:
         raise BadInputError(path, "cannot decode image (corrupt, truncated or not an image)",
                             "re-export the image or remove it from the input folder")
@@ -56,6 +132,7 @@ def to_float_rgb(arr, path="<array>"):
         scale = 65535.0
     elif arr.dtype in (np.float32, np.float64):
         scale = 1.0
+        _check_float_range(arr, path)
     else:
         raise BadInputError(path, f"unsupported pixel type {arr.dtype}", "convert to 8- or 16-bit PNG")
     if arr.ndim == 3 and arr.shape[2] in (1, 2):  # gray (+ alpha)
@@ -73,6 +150,22 @@ def to_float_rgb(arr, path="<array>"):
     if scale != 1.0:
         rgb /= np.float32(scale)
     return rgb
+
+
+def _check_float_range(arr, path) -> None:
+    """Float images must hold finite values in [0, 1] (see the module docstring)."""
+    import numpy as np
+
+    finite = np.isfinite(arr)
+    if not finite.all():
+        n = int(arr.size - np.count_nonzero(finite))
+        raise BadInputError(path, f"float image holds {n} NaN or infinite value(s)",
+                            "fix or mask those pixels, or save the image as 8- or 16-bit PNG")
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < 0.0 or hi > 1.0:
+        raise BadInputError(path, f"float image values span [{lo:.6g}, {hi:.6g}]; benchkit reads float images "
+                            "as [0, 1]", "scale the values to [0, 1] (e.g. divide 0-255 data by 255) or save "
+                            "as 8- or 16-bit PNG")
 
 
 def read_image(path):

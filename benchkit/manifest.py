@@ -6,16 +6,27 @@ An output folder holds:
   fingerprint, root seed, benchkit version), its ``format`` (:data:`FORMAT`) and, once
   complete, ``n_samples`` and the dataset ``fingerprint`` (sha256 over every sample's key
   and output hashes). No timestamps: two identical builds have identical bytes.
+  ``source`` holds the source folder's ``path`` and ``listing`` (file count, bytes and a
+  hash of its relative paths with sizes): the source is identified by what it holds,
+  so a moved source resumes and another one is refused.
 - ``manifest.jsonl``: one JSON object per sample, sorted by key when a run ends::
 
-      {"key": ..., "seed": {"root": 0, "entropy": [...]},
-       "sources": [{"path": ..., "sha256": ...}], "params": {...},
-       "outputs": {"lq": {"path": "lq/x.png", "sha256": ...}}, ...}
+      {"key": ..., "seed": {"root": 0, "entropy": [...]}, "fingerprint": <config fingerprint>,
+       "sources": [{"path": ..., "sha256": ..., "size": ...}], "params": {...},
+       "outputs": {"lq": {"path": "lq/x.png", "sha256": ..., "size": ...}}, ...}
 
+  (``fingerprint`` and the sizes are absent from lines written by benchkit 0.1.0.)
 - ``failures.jsonl``: items that could not be produced, with the reason and fix.
 
 While a run is in progress, lines are appended as samples finish (single writer:
-the parent process); a truncated last line from a killed run is ignored on resume.
+the parent process; worker processes append to per-worker journals that the
+parent merges); a truncated last line from a killed run is ignored on resume.
+
+Resume cost: a recorded file (output or source) is trusted when its size matches
+the record and its mtime is older than the manifest's own mtime (the manifest is
+written after the files it records); any other file is re-hashed, and every file
+with ``--verify``. :func:`outputs_intact` reads every output: it is for explicit
+verification, not for resume.
 """
 
 from __future__ import annotations
@@ -62,10 +73,16 @@ def dumps_line(record: dict) -> str:
 
 def read_jsonl(path) -> list[dict]:
     """Records of a JSONL file; an unparseable LAST line (killed writer) is dropped."""
+    from benchkit.errors import CorruptFileError
+
     path = Path(path)
     if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    fix = "delete the damaged line (or the file) so it is rebuilt on the next run"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise CorruptFileError(path, f"not UTF-8 text (byte {e.start}): damaged or not a benchkit file", fix) from e
     out = []
     for i, line in enumerate(lines):
         if not line.strip():
@@ -75,7 +92,7 @@ def read_jsonl(path) -> list[dict]:
         except json.JSONDecodeError as e:
             if i == len(lines) - 1:
                 break
-            raise ValueError(f"{path}: line {i + 1} is not valid JSON ({e.msg})") from e
+            raise CorruptFileError(path, f"line {i + 1} is not valid JSON ({e.msg})", fix) from e
     return out
 
 
@@ -97,14 +114,38 @@ def read_manifest(out_dir) -> dict[str, dict]:
 
 
 def read_spec(out_dir) -> dict:
+    """The ``spec.json`` of an output folder; missing or damaged: a one-line BenchkitError naming it."""
+    from benchkit.errors import BenchkitError
+
     p = Path(out_dir) / SPEC
     if not p.exists():
-        from benchkit.errors import BenchkitError
-
         raise BenchkitError(f"{p} not found: {out_dir} is not a benchkit output folder")
-    spec = json.loads(p.read_text(encoding="utf-8"))
+    spec = read_json_file(p, "restore it from a backup, or rebuild the dataset into a new (or emptied) folder",
+                          what="spec")
     spec_format(spec, where=str(p))
     return spec
+
+
+def read_json_file(path, fix: str, what: str = "JSON file") -> dict:
+    """A JSON object from ``path``; unreadable, not UTF-8, invalid JSON or not an object: CorruptFileError
+    naming the file and ``fix`` (never a traceback)."""
+    from benchkit.errors import CorruptFileError
+
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CorruptFileError(path, f"damaged {what}: not UTF-8 text (byte {e.start})", fix) from e
+    except IsADirectoryError as e:
+        raise CorruptFileError(path, f"is a folder, not a {what}", fix) from e
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CorruptFileError(path, f"damaged {what}: invalid JSON at line {e.lineno} column {e.colno} "
+                                     f"({e.msg})", fix) from e
+    if not isinstance(obj, dict):
+        raise CorruptFileError(path, f"damaged {what}: expected a JSON object, got {type(obj).__name__}", fix)
+    return obj
 
 
 def write_sorted(path, records) -> None:
@@ -113,7 +154,7 @@ def write_sorted(path, records) -> None:
 
 
 def outputs_intact(out_dir, record: dict, hashes: dict | None = None) -> bool:
-    """True if every output of ``record`` exists with the recorded sha256.
+    """True if every output of ``record`` exists with the recorded sha256 (reads every file).
 
     ``hashes`` (optional, shared across calls) caches each file's sha256 by relative path, so an output
     shared by several records (e.g. a trajectory group's sharp frame) is read and hashed once.

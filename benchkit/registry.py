@@ -85,6 +85,7 @@ BENCHES: dict[str, str] = {
     "blur": "benchkit.bench.blur:run",
     "harness": "benchkit.bench.harness:run",
     "degrade": "benchkit.bench.degrade:run",
+    "resume": "benchkit.bench.resume:run",
 }
 
 # CLI sub-commands: name -> "module:register" where register(subparsers) adds the parser.

@@ -6,9 +6,18 @@ A :class:`Producer` turns sorted :class:`Job` s into files + manifest records.
 - deterministic: per-sample seeds come from (root seed, key); the manifest is
   re-sorted by key at the end, so ``--workers 1`` and ``--workers N`` write
   identical bytes;
-- resumable: samples whose outputs exist with their recorded sha256 are skipped;
-  a killed run leaves only ``*.tmp`` files (cleaned) and at most one truncated
-  manifest line (ignored);
+- resumable: a finished sample is recorded (manifest line) as soon as its files are
+  written, so a killed run keeps every finished sample (worker processes append to
+  per-worker journals under ``.benchkit-journal/``, merged by the next run); a resume
+  keeps samples whose outputs and sources are unchanged, checked by recorded size and
+  by mtime against the manifest's own mtime (content re-read only for files touched
+  since, or for every file with ``verify=True``); a changed source rebuilds its
+  samples, with a note. A killed run leaves only ``*.tmp`` files (cleaned) and at
+  most one truncated manifest line (ignored);
+- safe to resume: the spec (producer, seed, config fingerprint, encoder settings)
+  and the source's identity (its relative listing with sizes, not its path) must
+  match the folder's, and every manifest line's seed/fingerprint too; otherwise the
+  run is refused with the fix;
 - isolated failures: a bad item becomes a line in ``failures.jsonl`` naming the
   file and the fix, and the rest of the run completes;
 - parallel through joblib (``loky`` processes by default, ``threading``, or
@@ -218,9 +227,10 @@ def _write_sample(producer: Producer, key: str, fields: dict, outs: dict, out_di
         rel = producer.output_relpath(key, name, _output_suffix(outs[name]))
         if rel not in written_cache:
             _suffix, data = encode_output(outs[name])
-            atomic_write_bytes(Path(out_dir) / rel, data, fsync=False)  # sha256-verified on resume
-            written_cache[rel] = sha256_bytes(data)
-        written[name] = {"path": rel, "sha256": written_cache[rel]}
+            atomic_write_bytes(Path(out_dir) / rel, data, fsync=False)  # size/mtime(/sha256)-checked on resume
+            written_cache[rel] = (sha256_bytes(data), len(data))
+        sha, size = written_cache[rel]
+        written[name] = {"path": rel, "sha256": sha, "size": size}
     return {"key": key, **fields, "outputs": written}
 
 
@@ -286,17 +296,43 @@ def _collect(writes, failures) -> tuple[list, list]:
         rec, fail = w.result() if isinstance(w, Future) else w
         if rec is not None:
             records.append(rec)
-        else:
+        elif fail is not None:  # (None, None): already recorded by the in-process recorder
             failures.append(fail)
     return records, failures
+
+
+JOURNAL_DIR = ".benchkit-journal"
+
+
+def _journal_write(out_dir, rec: dict) -> None:
+    """Append ``rec`` to this worker's journal (one file per process and thread: single writer each), so a
+    killed run keeps samples finished inside a worker before its job ended. Merged and removed by the parent."""
+    import json
+
+    d = Path(out_dir) / JOURNAL_DIR
+    d.mkdir(exist_ok=True)
+    line = json.dumps(rec, sort_keys=True, separators=(",", ":")) + "\n"
+    with open(d / f"{os.getpid()}-{threading.get_ident()}.jsonl", "a", encoding="utf-8") as f:
+        f.write(line)
+
+
+def _write_journaled(producer, key, fields, outs, out_dir, cache, path):
+    rec, fail = _write_safe(producer, key, fields, outs, out_dir, cache, path)
+    if rec is not None:
+        try:
+            _journal_write(out_dir, rec)
+        except OSError:  # the parent still records it when the job returns
+            pass
+    return rec, fail
 
 
 def _process(producer: Producer, job: Job, root_seed: int, out_dir: str, skip=frozenset()):
     """Worker body: never raises for a bad item; returns (records, failures) for the job's samples.
 
-    ``skip``: keys of this job that must not be written (already done, or outside ``--limit``).
+    ``skip``: keys of this job that must not be written (already done, or outside ``--limit``). Each
+    finished sample is also appended to this worker's journal as soon as its files are written.
     """
-    return _collect(*_run_job(producer, job, root_seed, out_dir, skip, _write_safe))
+    return _collect(*_run_job(producer, job, root_seed, out_dir, skip, _write_journaled))
 
 
 class _IOThread:
@@ -304,14 +340,22 @@ class _IOThread:
     atomic write) and prefetches the next job's input while the calling thread computes. At most
     ``max_writes`` samples are queued or being written; :meth:`write` waits beyond that (bounded memory)."""
 
-    def __init__(self, max_writes: int = 2):
+    def __init__(self, max_writes: int = 2, record=None):
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="benchkit-io")
         self.slots = threading.BoundedSemaphore(max_writes)
+        self.record = record  # called on the I/O thread with each written record (then not returned)
+
+    def _write(self, *args):
+        rec, fail = _write_safe(*args)
+        if rec is not None and self.record is not None:
+            self.record(rec)
+            return None, None
+        return rec, fail
 
     def write(self, *args) -> Future:
         self.slots.acquire()
         try:
-            fut = self.pool.submit(_write_safe, *args)
+            fut = self.pool.submit(self._write, *args)
         except BaseException:
             self.slots.release()
             raise
@@ -325,10 +369,12 @@ class _IOThread:
         self.pool.shutdown(wait=True)
 
 
-def _iterate_overlapped(producer, todo, seed, out_dir):
+def _iterate_overlapped(producer, todo, seed, out_dir, record=None):
     """Single worker: compute on this thread; write (and prefetch via ``Producer.load``) on one I/O thread.
-    Yields (records, failures) per job, in job order, once all of the job's files are written."""
-    io_thread = _IOThread()
+    Yields (records, failures) per job, in job order, once all of the job's files are written. With
+    ``record``, each sample is handed to it on the I/O thread as soon as its files are written (recorded
+    while its job still runs) and is not yielded again."""
+    io_thread = _IOThread(record=record)
     prefetch = _has_load(producer)
     pending = deque()  # (write futures, failures) of jobs whose writes may still run
     try:
@@ -359,18 +405,22 @@ class RunSummary:
     total: int
     produced: int
     skipped: int
-    failed: int
+    failed: int  # samples that could not be produced (source problems are counted apart)
     seconds: float
-    failures: list = field(default_factory=list)
+    failures: list = field(default_factory=list)  # sample failures and source problems
     fingerprint: str = ""
+    source_problems: int = 0  # problems found while listing the source (not samples)
+    notes: list = field(default_factory=list)  # what the run decided on its own (workers capped, rebuilds)
 
     def report(self) -> str:
         lines = [
             f"{self.out_dir}: {self.total} samples: {self.produced} produced, {self.skipped} already done "
-            f"(resumed), {self.failed} failed, in {self.seconds:.1f}s",
+            f"(resumed), {self.failed} failed, in {self.seconds:.1f}s"
+            + (f"; {self.source_problems} source problem(s) (not samples)" if self.source_problems else ""),
             f"  manifest: {self.out_dir / mf.MANIFEST}",
             f"  spec:     {self.out_dir / mf.SPEC} (dataset fingerprint {self.fingerprint})",
         ]
+        lines += [f"  note: {n}" for n in self.notes]
         for f in self.failures[:20]:
             lines.append(f"  FAILED {f['key']}: {f.get('path', '')}: {f['error']}" + (f" (fix: {f['fix']})" if f.get('fix') else ""))
         if len(self.failures) > 20:
@@ -385,37 +435,345 @@ def encoder_settings() -> dict:
     return {"png": "opencv-defaults", "opencv": cv2.__version__}
 
 
-def _check_spec(out_dir: Path, spec: dict) -> None:
+# ----------------------------------------------------------------------------- source identity / resume checks
+
+
+def source_listing(root) -> dict | None:
+    """Identity of a source folder by what it holds: ``{"files", "bytes", "sha256"}`` over its sorted relative
+    file paths and sizes (names starting with '.' or ending in '.tmp' skipped). Stats every file, reads none.
+    None if there is no such folder."""
+    import hashlib
+
+    if root is None or not Path(root).is_dir():
+        return None
+    entries = []
+    stack = [(str(root), "")]
+    while stack:
+        path, prefix = stack.pop()
+        try:
+            with os.scandir(path) as it:
+                for e in it:
+                    if e.name.startswith(".") or e.name.endswith(".tmp"):  # hidden, or a killed writer's leftover
+                        continue
+                    rel = prefix + e.name
+                    try:
+                        if e.is_dir():
+                            stack.append((e.path, rel + "/"))
+                        elif e.is_file():
+                            entries.append((rel, e.stat().st_size))
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    entries.sort()
+    h = hashlib.sha256()
+    for rel, size in entries:
+        h.update(f"{rel}\0{size}\n".encode("utf-8", "surrogateescape"))
+    return {"files": len(entries), "bytes": sum(s for _, s in entries), "sha256": h.hexdigest()[:16]}
+
+
+def _source_base(out_dir: Path, src_root, rel: str):
+    """Where a manifest ``sources`` path lives: auxiliary-pass results (``aux/...``) inside the dataset,
+    everything else below the source folder (None: no source folder known)."""
+    if rel.startswith("aux/"):
+        return out_dir
+    return src_root
+
+
+class _FileCheck:
+    """Is a file unchanged since it was recorded? Size first; then an mtime older than ``since`` (the mtime of
+    the manifest/journal that recorded it) means unchanged without reading; else (or with ``verify``) its
+    sha256. Stats and digests are cached per path (a file shared by many samples is checked once)."""
+
+    def __init__(self, verify: bool):
+        self.verify = verify
+        self.stats: dict = {}
+        self.digests: dict = {}
+        self.hashed = 0
+
+    def stat(self, path):
+        if path not in self.stats:
+            import stat as _stat
+
+            try:
+                st = os.stat(path)
+                self.stats[path] = st if _stat.S_ISREG(st.st_mode) else None
+            except OSError:
+                self.stats[path] = None
+        return self.stats[path]
+
+    def digest(self, path):
+        if path not in self.digests:
+            from benchkit.fsio import sha256_file
+
+            try:
+                self.digests[path] = sha256_file(path)
+            except OSError:
+                self.digests[path] = None
+            self.hashed += 1
+        return self.digests[path]
+
+    def same(self, path, sha, size, since: int) -> bool:
+        st = self.stat(path)
+        if st is None:
+            return False
+        if size is not None and st.st_size != size:
+            return False
+        if not self.verify and size is not None and st.st_mtime_ns < since:
+            return True
+        return self.digest(path) == sha
+
+
+def _existing_records(out_dir: Path) -> tuple[dict, bool]:
+    """(``{key: (record, since_ns)}``, tidy) from the manifest and any journals left by killed workers;
+    ``since_ns`` is the mtime of the file that recorded it (files older than that are trusted by size). ``tidy``:
+    the manifest holds exactly one complete line per record and there are no journals (no rewrite needed)."""
+    found = {}
+    tidy = True
+    mpath = out_dir / mf.MANIFEST
+    if mpath.exists():
+        since = mpath.stat().st_mtime_ns
+        recs = mf.read_manifest(out_dir)
+        with open(mpath, "rb") as f:
+            data = f.read()
+        tidy = data.count(b"\n") == len(recs) and (not data or data.endswith(b"\n"))
+        for k, r in recs.items():
+            found[k] = (r, since)
+    jdir = out_dir / JOURNAL_DIR
+    if jdir.is_dir():
+        tidy = False
+        for j in sorted(jdir.glob("*.jsonl")):
+            since = j.stat().st_mtime_ns
+            try:
+                recs = mf.read_jsonl(j)
+            except ValueError:  # a damaged journal only loses what it alone held: those samples are redone
+                continue
+            for r in recs:
+                if isinstance(r, dict) and isinstance(r.get("key"), str) and isinstance(r.get("outputs"), dict):
+                    found[r["key"]] = (r, since)
+    return found, tidy
+
+
+def _check_spec(out_dir: Path, spec: dict, existing: dict, src_root, check=None) -> list[str]:
+    """Refuse to resume ``out_dir`` unless what it holds was made by this spec; returns notes.
+
+    A folder with no recorded sample (e.g. left by a failed start) never blocks: its spec is replaced."""
+    if not existing:
+        return []
     p = out_dir / mf.SPEC
+    fix_new = f"build into a new output folder (or delete {out_dir})"
     if not p.exists():
-        return
-    old = mf.read_spec(out_dir)
-    same = all(old.get(k) == spec.get(k) for k in ("fingerprint", "seed", "producer"))
-    if not same:
         raise BenchkitError(
-            f"{out_dir} already holds output of a different configuration or seed "
-            f"(fingerprint {old.get('fingerprint')} seed {old.get('seed')} vs {spec.get('fingerprint')} "
-            f"seed {spec.get('seed')}); choose a new output folder or delete it"
-        )
-    if old.get("source") != spec.get("source"):
+            f"{out_dir} holds {len(existing)} recorded sample(s) ({out_dir / mf.MANIFEST}) but no {mf.SPEC}: benchkit "
+            f"cannot tell which configuration and seed made them, so it will not resume them; restore {p}, or "
+            f"{fix_new}")
+    try:
+        old = mf.read_spec(out_dir)
+    except ValueError as e:
+        old = e
+    if not isinstance(old, dict):
+        why = old if isinstance(old, ValueError) else "not a JSON object"
+        raise BenchkitError(f"{p} is damaged ({why}): cannot tell which configuration made this folder; restore it, "
+                            f"or {fix_new}")
+    diff = [k for k in ("producer", "fingerprint", "seed") if old.get(k) != spec.get(k)]
+    if diff:
+        what = ", ".join(f"{k} {old.get(k)} vs {spec.get(k)}" for k in diff)
         raise BenchkitError(
-            f"{out_dir} was built from source {(old.get('source') or {}).get('path')}, this run reads "
-            f"{(spec.get('source') or {}).get('path')}: resuming would keep samples made from the other source "
-            f"under this one's name; pass the original source folder, or choose a new output folder")
+            f"{out_dir} already holds output of a different configuration or seed ({what}, folder vs this run); "
+            f"rerun with the folder's settings (seed {old.get('seed')}, fingerprint {old.get('fingerprint')}) to "
+            f"resume it, or {fix_new}")
+    seed, fp = spec.get("seed"), spec.get("fingerprint")
+    for key in sorted(existing):
+        r = existing[key][0]
+        r_seed = r.get("seed", {}).get("root") if isinstance(r.get("seed"), dict) else None
+        r_fp = r.get("fingerprint")
+        if (isinstance(r_seed, int) and r_seed != seed) or (r_fp is not None and r_fp != fp):
+            raise BenchkitError(
+                f"{out_dir / mf.MANIFEST}: sample {key!r} was made with seed {r_seed} (config fingerprint {r_fp}) but "
+                f"{p} and this run say seed {seed} (fingerprint {fp}): {mf.SPEC} was edited or replaced, and resuming "
+                f"would mix samples of two configurations; rerun with --seed {r_seed} and the original configuration, "
+                f"or {fix_new}")
     if old.get("encoding") != spec.get("encoding"):
         raise BenchkitError(
             f"{out_dir} was written with other image-encoder settings ({old.get('encoding')} vs "
-            f"{spec.get('encoding')}): resuming would mix file bytes; rebuild into a new folder")
+            f"{spec.get('encoding')}): resuming would mix file bytes; rebuild into a new folder "
+            f"(or rerun with the OpenCV version recorded in {p})")
+    return _check_source_identity(out_dir, old.get("source"), spec.get("source"), existing, src_root, check)
 
 
-def _iterate(producer, todo, seed, out_dir, workers, backend, scheduler):
-    """Yield (records, failures) per job; ``todo`` holds (job, skip-set) pairs."""
+def _check_source_identity(out_dir, old_src, new_src, existing, src_root, check=None) -> list[str]:
+    """Same source by what it holds (its listing with sizes), wherever it is; see module doc."""
+    old_src = old_src if isinstance(old_src, dict) else {}
+    new_src = new_src if isinstance(new_src, dict) else {}
+    old_path, new_path = old_src.get("path"), new_src.get("path")
+    old_l, new_l = old_src.get("listing"), new_src.get("listing")
+    fix = "pass the original source folder, or build into a new output folder"
+    if old_l and new_l:
+        if old_l == new_l:
+            if old_path == new_path:
+                return []
+            return [f"source moved: {old_path} -> {new_path} (same files and sizes); resuming"]
+        if old_path == new_path:
+            return [(f"source {new_path} changed since the last run ({old_l['files']} -> {new_l['files']} files): "
+                     f"samples whose source files changed are rebuilt")]
+        raise BenchkitError(
+            f"{out_dir} was built from source {old_path} ({old_l['files']} files, {old_l['bytes']} bytes, listing "
+            f"{old_l['sha256']}), this run reads {new_path} ({new_l['files']} files, {new_l['bytes']} bytes, listing "
+            f"{new_l['sha256']}): another source; resuming would keep samples made from the other source; {fix}")
+    if old_path == new_path:
+        return []
+    # folder written before listings were recorded (benchkit 0.1.0): the sha256 of the recorded source files decide
+    checked, check = 0, check or _FileCheck(verify=True)
+    ok = src_root is not None
+    for r, _since in (existing.values() if ok else ()):
+        for s in r.get("sources") or ():
+            if not (isinstance(s, dict) and s.get("path") and s.get("sha256")):
+                continue
+            base = _source_base(out_dir, src_root, s["path"])
+            if not check.same(str(Path(base) / s["path"]), s["sha256"], None, 0):
+                ok = False
+                break
+            checked += 1
+        if not ok:
+            break
+    if ok and checked:
+        return [(f"source moved: {old_path} -> {new_path} (the {checked} recorded source file(s) match by "
+                 f"sha256); resuming")]
+    raise BenchkitError(
+        f"{out_dir} was built from source {old_path}, this run reads {new_path}: resuming would keep samples made "
+        f"from the other source under this one's name; {fix}")
+
+
+def _finalize(rec: dict, fingerprint: str, out_dir: Path, src_root, sizes: dict) -> dict:
+    """Stamp a written record with the config fingerprint and its source files' sizes (for resume checks)."""
+    rec = dict(rec)
+    rec["fingerprint"] = fingerprint
+    srcs = rec.get("sources")
+    if isinstance(srcs, list):
+        out = []
+        for s in srcs:
+            if isinstance(s, dict) and s.get("path") and s.get("sha256") and "size" not in s:
+                base = _source_base(out_dir, src_root, s["path"])
+                if base is not None:
+                    path = str(Path(base) / s["path"])
+                    if path not in sizes:
+                        try:
+                            sizes[path] = os.stat(path).st_size
+                        except OSError:
+                            sizes[path] = None
+                    if sizes[path] is not None:
+                        s = {**s, "size": sizes[path]}
+            out.append(s)
+        rec["sources"] = out
+    return rec
+
+
+class _Recorder:
+    """Appends each finished sample's manifest line (and flushes) as soon as its files are written; thread-safe
+    (the single-worker path records from its I/O thread)."""
+
+    def __init__(self, mfile, records: dict, fingerprint: str, out_dir: Path, src_root):
+        self.mfile, self.records, self.fingerprint = mfile, records, fingerprint
+        self.out_dir, self.src_root = out_dir, src_root
+        self.sizes: dict = {}
+        self.lock = threading.Lock()
+        self.n = 0
+
+    def __call__(self, rec: dict) -> None:
+        with self.lock:
+            rec = _finalize(rec, self.fingerprint, self.out_dir, self.src_root, self.sizes)
+            self.mfile.write(mf.dumps_line(rec) + "\n")
+            self.mfile.flush()
+            self.records[rec["key"]] = rec
+            self.n += 1
+
+
+def _verify_existing(out_dir: Path, existing: dict, src_root, check: _FileCheck):
+    """Split recorded samples into kept ``{key: record}`` and notes on the ones to rebuild (an output missing or
+    changed, a source file changed). Cost: stats, plus reads only of files touched after they were recorded."""
+    kept, changed_src, changed_out = {}, [], []
+    out_s = str(out_dir)
+    src_s = str(src_root) if src_root is not None else None
+    join = os.path.join
+    for key in sorted(existing):
+        rec, since = existing[key]
+        outs = rec.get("outputs") if isinstance(rec.get("outputs"), dict) else {}
+        ok = bool(outs)
+        for o in outs.values():
+            if not check.same(join(out_s, o["path"]), o.get("sha256"), o.get("size"), since):
+                changed_out.append((key, o["path"]))
+                ok = False
+                break
+        if ok and src_s is not None:
+            for src in rec.get("sources") or ():
+                if not (isinstance(src, dict) and src.get("path") and src.get("sha256")):
+                    continue
+                rel = src["path"]
+                path = join(out_s if rel.startswith("aux/") else src_s, rel)
+                if not check.same(path, src["sha256"], src.get("size"), since):
+                    now = check.digests.get(path) if check.stat(path) is not None else None
+                    changed_src.append((key, path, src["sha256"], now))
+                    ok = False
+                    break
+        if ok:
+            if any("size" not in o for o in outs.values()):  # verified by content (older manifest): record sizes
+                rec = {**rec, "outputs": {n: {**o, "size": check.stat(join(out_s, o["path"])).st_size}
+                                          for n, o in outs.items()}}
+            kept[key] = rec
+    notes = []
+    for key, path, was, now in changed_src[:10]:
+        if now is None and not os.path.isfile(path):
+            state = "is missing"
+        else:
+            state = f"changed since the build (sha256 {str(now)[:12]}, recorded {was[:12]})"
+        notes.append(f"source {path} {state}: sample {key} is rebuilt from the current file "
+                     f"(restore the original file to keep the old sample)")
+    if len(changed_src) > 10:
+        notes.append(f"... {len(changed_src) - 10} more samples rebuilt because their source changed")
+    for key, rel in changed_out[:5]:
+        notes.append(f"output {out_dir / rel} is missing or changed: sample {key} is rebuilt")
+    if len(changed_out) > 5:
+        notes.append(f"... {len(changed_out) - 5} more samples rebuilt because an output was missing or changed")
+    return kept, notes, check.hashed
+
+
+def usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover (not Linux)
+        return max(1, os.cpu_count() or 1)
+
+
+def cap_workers(workers: int, n_jobs: int, backend: str, scheduler) -> tuple[int, str | None]:
+    """Workers actually started: at most one per job to run and (except on an external dask cluster) per usable
+    CPU core; returns (count, note or None)."""
+    workers = max(1, int(workers))
+    external = backend == "dask" and scheduler
+    cores = usable_cores()
+    cap = max(1, n_jobs) if external else max(1, min(n_jobs, cores))
+    if workers <= cap:
+        return workers, None
+    why = f"{n_jobs} job(s) to run" + ("" if external else f", {cores} usable CPU core(s)")
+    return cap, f"--workers {workers} capped to {cap} ({why})"
+
+
+def _iterate(producer, todo, seed, out_dir, workers, backend, scheduler, record):
+    """Yield (records, failures) per job; ``todo`` holds (job, skip-set) pairs. In-process paths hand each
+    record to ``record`` as soon as its files are written (and yield only failures); worker paths journal
+    each record as it is written and yield the job's records when it ends."""
     if workers <= 1 and backend == "sequential":
+        def write(*a):
+            rec, fail = _write_safe(*a)
+            if rec is not None:
+                record(rec)
+                return None, None
+            return rec, fail
+
         for job, skip in todo:
-            yield _process(producer, job, seed, str(out_dir), skip)
+            yield _collect(*_run_job(producer, job, seed, str(out_dir), skip, write))
         return
     if workers <= 1 and backend == "loky":
-        yield from _iterate_overlapped(producer, list(todo), seed, out_dir)
+        yield from _iterate_overlapped(producer, list(todo), seed, out_dir, record)
         return
     import joblib
 
@@ -437,13 +795,21 @@ def _iterate(producer, todo, seed, out_dir, workers, backend, scheduler):
 
 def run_producer(producer: Producer, out_dir, seed: int = 0, workers: int = 1, backend: str = "loky",
                  scheduler: str | None = None, limit: int | None = None, progress: bool = True,
-                 extra_spec: dict | None = None) -> RunSummary:
-    """Produce every job of ``producer`` into ``out_dir`` (resumable, deterministic, parallel)."""
+                 extra_spec: dict | None = None, verify: bool = False) -> RunSummary:
+    """Produce every job of ``producer`` into ``out_dir`` (resumable, deterministic, parallel).
+
+    ``verify``: on resume, re-read every recorded output and source file and compare sha256 (default: sizes,
+    and contents only of files modified after they were recorded)."""
+    import shutil
+    import sys
+
     from benchkit import __version__
 
     t0 = time.perf_counter()
     if limit is not None and int(limit) < 0:
         raise BenchkitError(f"--limit must be >= 0 (number of samples, sorted by key), got {limit}")
+    if int(workers) < 1:
+        raise BenchkitError(f"--workers must be >= 1, got {workers}")
     out_dir = Path(out_dir)
     pspec = producer.spec()
     spec = {
@@ -459,33 +825,66 @@ def run_producer(producer: Producer, out_dir, seed: int = 0, workers: int = 1, b
     if src and out_dir.resolve().is_relative_to(Path(src).resolve()):
         raise BenchkitError(f"output folder {out_dir} is inside the source folder {src}: the next run would read "
                             f"its own outputs as inputs; choose an output folder outside the source")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _check_spec(out_dir, spec)
-    clean_tmp(out_dir)  # only once the folder is known to be ours (or new): never in a refused folder
-    mf.write_spec(out_dir, spec)
+    src_root = Path(src) if src else None
+    listing = source_listing(src_root)
+    if listing is not None:
+        spec["source"] = {**spec["source"], "listing": listing}
 
+    # list the work BEFORE writing anything: a missing/empty source leaves no folder or spec behind
     producer.root_seed = int(seed)
     producer.out_dir = out_dir.resolve()
     jobs = producer.jobs()
     job_keys = {j.key: producer.job_keys(j) for j in jobs}
     all_keys = sorted(k for ks in job_keys.values() for k in ks)
+    problems = [dict(p) for p in producer.source_problems()]
+    if not all_keys and problems:
+        detail = "; ".join(f"{p.get('path', '')}: {p.get('error', '')}" for p in problems[:5])
+        raise BadInputError(src or out_dir, f"no sample can be made from this source ({detail})",
+                            problems[0].get("fix") or "check the source folder")
     wanted = set(all_keys[: int(limit)] if limit is not None else all_keys)
-    existing = mf.read_manifest(out_dir)
-    hashes: dict = {}  # each existing output file is hashed once, even when several samples share it
-    done = {k: r for k, r in existing.items() if k in wanted and mf.outputs_intact(out_dir, r, hashes)}
-    # samples already built beyond --limit stay in the manifest as they are (not re-verified here; a run
-    # without --limit verifies them): limiting a run never shrinks a folder
+
+    existing, tidy = _existing_records(out_dir) if out_dir.is_dir() else ({}, True)
+    check = _FileCheck(verify)
+    notes = _check_spec(out_dir, spec, existing, src_root, check)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clean_tmp(out_dir)  # only once the folder is known to be ours (or new): never in a refused folder
+    mf.write_spec(out_dir, spec)
+
     all_set = set(all_keys)
-    beyond = {k: r for k, r in existing.items() if k in all_set and k not in wanted}
+    kept, vnotes, hashed = _verify_existing(out_dir, {k: v for k, v in existing.items() if k in all_set},
+                                            src_root, check)
+    notes += vnotes
+    sizes: dict = {}
+    tidy = tidy and len(kept) == len(existing) and all(kept[k] is existing[k][0] for k in kept)
+    kept = {k: (_finalize(r, spec["fingerprint"], out_dir, src_root, sizes) if "fingerprint" not in r else r)
+            for k, r in kept.items()}
+    tidy = tidy and all(kept[k] is existing[k][0] for k in kept)
+    done = {k: r for k, r in kept.items() if k in wanted}
+    # samples already built beyond --limit stay in the manifest (checked like the others): limiting a run never
+    # shrinks a folder
+    beyond = {k: r for k, r in kept.items() if k not in wanted}
     todo = []
     for j in jobs:
         left = [k for k in job_keys[j.key] if k in wanted and k not in done]
         if left:
             todo.append((j, frozenset(job_keys[j.key]) - frozenset(left)))
     n_todo = sum(len(job_keys[j.key]) - len(sk) for j, sk in todo)
+    workers, note = cap_workers(workers, len(todo), backend, scheduler)
+    if note:
+        notes.append(note)
+    if progress:
+        for n in notes:
+            print(f"note: {n}", file=sys.stderr)
     mpath = out_dir / mf.MANIFEST
-    mf.write_sorted(mpath, [*done.values(), *beyond.values()])
-    failures = [dict(p) for p in producer.source_problems()]
+    if not tidy:  # records dropped, upgraded or merged from journals (an unchanged manifest is not rewritten)
+        mf.write_sorted(mpath, [*done.values(), *beyond.values()])
+    elif hashed and mpath.exists():  # files newer than the manifest were just verified by content: trust them
+        os.utime(mpath)  # by mtime from now on (e.g. a source copied elsewhere is hashed once, not every resume)
+    jdir = out_dir / JOURNAL_DIR
+    if jdir.exists():  # its records are in the manifest now
+        shutil.rmtree(jdir, ignore_errors=True)
+    failures = problems
+    sample_failures = 0
     records = {**beyond, **done}
     try:
         from tqdm.auto import tqdm
@@ -494,35 +893,41 @@ def run_producer(producer: Producer, out_dir, seed: int = 0, workers: int = 1, b
     bar = tqdm(total=n_todo, desc=f"{producer.name}", unit="sample", disable=not progress or tqdm is None,
                dynamic_ncols=True) if tqdm else None
     with open(mpath, "a", encoding="utf-8") as mfile:
+        recorder = _Recorder(mfile, records, spec["fingerprint"], out_dir, src_root)
         # absolute: workers of an existing dask cluster (--scheduler) do not share this process's cwd
         for recs, fails in _iterate(producer, todo, int(seed), out_dir.resolve(), int(workers), backend,
-                                    scheduler):
+                                    scheduler, recorder):
             for rec in recs:
-                mfile.write(mf.dumps_line(rec) + "\n")
-                records[rec["key"]] = rec
-            mfile.flush()
+                recorder(rec)
             failures += fails
+            sample_failures += len(fails)
             if bar is not None:
-                bar.update(len(recs) + len(fails))
+                bar.n = min(n_todo, recorder.n + sample_failures)
+                bar.refresh()
                 if failures:
                     bar.set_postfix(failed=len(failures))
     if bar is not None:
         bar.close()
-    mf.write_sorted(mpath, records.values())
+    if recorder.n or not tidy or not mpath.exists():
+        mf.write_sorted(mpath, records.values())
+    if jdir.exists():
+        shutil.rmtree(jdir, ignore_errors=True)
     fpath = out_dir / mf.FAILURES
     if failures:
         mf.write_sorted(fpath, failures)
     elif fpath.exists():
         os.unlink(fpath)
     spec["n_samples"] = len(records)
-    spec["n_failed"] = len(failures)
+    spec["n_failed"] = sample_failures
+    if problems:
+        spec["n_source_problems"] = len(problems)
     spec["complete"] = all_set <= set(records)
     spec["dataset_fingerprint"] = mf.dataset_fingerprint(spec["fingerprint"], records.values())
     mf.write_spec(out_dir, spec)
     produced = len(records) - len(done) - len(beyond)
-    return RunSummary(out_dir, len(wanted), produced, len(done), len(failures),
+    return RunSummary(out_dir, len(wanted), produced, len(done), sample_failures,
                       time.perf_counter() - t0, sorted(failures, key=lambda r: r["key"]),
-                      spec["dataset_fingerprint"])
+                      spec["dataset_fingerprint"], len(problems), notes)
 
 
 # ----------------------------------------------------------------------------- replay

@@ -273,26 +273,32 @@ def test_frame_names_with_non_ascii_digits_are_reported_not_fatal(tmp_path):
 
 
 def test_resume_hashes_each_existing_output_once(embedded_build, tmp_path, monkeypatch):
-    """The sharp frame is shared by >= 3 levels of its group: resume must not re-read and re-hash it per level."""
+    """A resume trusts unchanged files by size and mtime (reads none); with verify=True it re-hashes each file
+    once, even the sharp frame shared by >= 3 levels of its group."""
     import shutil
 
-    from benchkit import manifest as manifest_mod
+    from benchkit import fsio
 
     out, source = embedded_build
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
     calls = Counter()
-    real = manifest_mod.sha256_file
+    real = fsio.sha256_file
 
     def counting(p, *a, **k):
-        calls[Path(p).relative_to(copy).as_posix()] += 1
+        p = Path(p)
+        calls[p.relative_to(copy).as_posix() if p.is_relative_to(copy) else "source:" + p.relative_to(source).as_posix()] += 1
         return real(p, *a, **k)
 
-    monkeypatch.setattr(manifest_mod, "sha256_file", counting)
+    monkeypatch.setattr(fsio, "sha256_file", counting)
     b = make_builder("gopro-enlarged", str(source), ["scale=0.01"])
     s = build(b, copy, seed=7, workers=1, progress=False)
     assert s.produced == 0 and s.skipped > 0
-    assert any(r.startswith("gt/") for r in calls)
+    assert not calls, calls.most_common(3)  # nothing re-read
+    s = build(make_builder("gopro-enlarged", str(source), ["scale=0.01"]), copy, seed=7, workers=1, progress=False,
+              verify=True)
+    assert s.produced == 0 and s.skipped > 0
+    assert any(r.startswith("gt/") for r in calls) and any(r.startswith("source:") for r in calls)
     assert max(calls.values()) == 1, calls.most_common(3)
     assert _tree(copy) == _tree(out)
 
@@ -300,10 +306,9 @@ def test_resume_hashes_each_existing_output_once(embedded_build, tmp_path, monke
 def test_empty_plan_and_zero_stride_are_config_errors():
     from benchkit.errors import ConfigError
 
-    runs = [Run("train", "S", 0, tuple((k, f"train/S/{k:06d}.png") for k in range(1, 100)), 8, 8)]
+    # validated when the config is made (issue 8: at load, before any work), naming the key and the range
     for plan in ({}, {5: 0, 7: 0}):
-        b = GoProEnlargedBuilder(EnlargedConfig(plan=plan), "/nonexistent")
         with pytest.raises(ConfigError, match="plan: no n has a count > 0"):
-            b.groups(runs)
-    with pytest.raises(ConfigError, match="stride must be >= 1"):
-        GoProTestBuilder(SplitTestConfig(n=5, stride=0), "/nonexistent").groups(runs)
+            EnlargedConfig(plan=plan)
+    with pytest.raises(ConfigError, match=r"stride = 0: must be an integer in \[1, 100000\]"):
+        SplitTestConfig(n=5, stride=0)

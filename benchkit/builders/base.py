@@ -86,11 +86,13 @@ class DatasetBuilder(Producer):
         """Markdown dataset card: provenance, parameters, counts, licence, citation."""
         import json
 
+        lst = spec["source"].get("listing")
+        listing = f" ({lst['files']} files, listing `{lst['sha256']}`)" if isinstance(lst, dict) else ""
         lines = [
             f"# {self.name} (benchkit builder v{self.version})", "",
             self.description, "",
             "## Provenance", "",
-            f"- source: `{spec['source']['path']}`",
+            f"- source: `{spec['source']['path']}`{listing}",
             f"- root seed: {spec['seed']}; config fingerprint `{spec['fingerprint']}`; "
             f"dataset fingerprint `{spec.get('dataset_fingerprint')}`",
             f"- built by benchkit {spec['benchkit_version']}; every sample's parameters are in `manifest.jsonl` "
@@ -98,6 +100,8 @@ class DatasetBuilder(Producer):
             "## Counts", "",
             f"- samples: {spec.get('n_samples')} (failed: {spec.get('n_failed')})",
         ]
+        if spec.get("n_source_problems"):
+            lines.append(f"- source problems (not samples; in `failures.jsonl`): {spec['n_source_problems']}")
         lines += [f"- {k}: {v}" for k, v in self.card_counts().items()]
         if summary.failures:
             lines += ["", "## Problems", "", (f"{len(summary.failures)} item(s) could not be used (all in "
@@ -117,14 +121,17 @@ class DatasetBuilder(Producer):
 
 
 def build(builder: DatasetBuilder, out_dir, seed: int = 0, workers: int = 1, limit: int | None = None,
-          backend: str = "loky", scheduler: str | None = None, progress: bool = True) -> RunSummary:
-    """Check the source, run the builder (resumable, parallel, deterministic), write the dataset card."""
+          backend: str = "loky", scheduler: str | None = None, progress: bool = True,
+          verify: bool = False) -> RunSummary:
+    """Check the source, run the builder (resumable, parallel, deterministic), write the dataset card.
+
+    ``verify``: a resume re-reads every recorded output and source file (default: size/mtime checks)."""
     from benchkit import manifest as mf
     from benchkit.fsio import atomic_write_text
 
     builder.check_source()
     summary = run_producer(builder, out_dir, seed=seed, workers=workers, backend=backend, scheduler=scheduler,
-                           limit=limit, progress=progress)
+                           limit=limit, progress=progress, verify=verify)
     spec = mf.read_spec(out_dir)
     atomic_write_text(Path(out_dir) / "README.md", builder.card(summary, spec))
     return summary

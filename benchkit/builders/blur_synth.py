@@ -40,8 +40,10 @@ class BlurSynthConfig:
     motion: MotionBlurConfig = field(default_factory=MotionBlurConfig)  # the per-patch blur model
 
     def __post_init__(self):
-        if self.patch_size < 1 or self.stride < 1:
-            raise ValueError(f"patch_size and stride must be >= 1, got {self.patch_size}, {self.stride}")
+        from benchkit.config import check_number
+
+        check_number("patch_size", self.patch_size, 1, 16384, integer=True)
+        check_number("stride", self.stride, 1, 16384, integer=True)
         if self.small_images not in ("skip", "pad"):
             raise ValueError(f"small_images must be 'skip' or 'pad', got {self.small_images!r}")
 
@@ -60,8 +62,17 @@ def image_size(path: Path) -> tuple[int, int]:
     """(height, width) read from the file header (Pillow, lazy: no pixel decoding)."""
     from PIL import Image
 
-    with Image.open(path) as im:
-        w, h = im.size
+    from benchkit.images import MAX_PIXELS_ENV, max_pixels
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except Image.DecompressionBombError as e:
+        raise ValueError(f"image too large ({e}); downscale or tile it") from None
+    limit = max_pixels()
+    if limit and w * h > limit:
+        raise ValueError(f"image too large: header claims {w} x {h} = {w * h:,} pixels, over the limit of "
+                         f"{limit:,}; downscale or tile it, or raise {MAX_PIXELS_ENV}")
     return int(h), int(w)
 
 

@@ -206,6 +206,9 @@ def decode_frame(data: bytes, path):
 
     if not data:
         raise BadInputError(path, "frame file is empty (0 bytes)", "re-extract this frame")
+    from benchkit.images import check_size
+
+    check_size(data, path)
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         raise BadInputError(path, "cannot decode frame (corrupt or truncated PNG)",
@@ -228,6 +231,30 @@ class EnlargedConfig:
     averaging: Literal["gamma", "linear"] = "gamma"
     gamma: float = 2.2
 
+    def __post_init__(self):
+        from benchkit.config import check_number
+        from benchkit.errors import ConfigValueError
+
+        if not isinstance(self.plan, dict):
+            raise ConfigValueError(f"plan = {self.plan!r}: must map odd n in [3, {MAX_N}] to a pair count >= 0; "
+                                   "fix: e.g. plan: {11: 100}")
+        for n, c in self.plan.items():
+            try:
+                n_int = int(n)
+            except (TypeError, ValueError):
+                raise ConfigValueError(f"plan key {n!r}: must be an odd integer n in [3, {MAX_N}]; "
+                                       "fix: e.g. plan: {11: 100}") from None
+            check_number(f"plan[{n_int}] (n)", n_int, 3, MAX_N, odd=True)
+            check_number(f"plan[{n_int}] (count)", c, 0, 10_000_000, integer=True)
+        if not any(c > 0 for c in self.plan.values()):
+            raise ConfigValueError(f"plan: no n has a count > 0 (got {self.plan}); fix: give at least one, "
+                                   "e.g. plan: {11: 100}")
+        if self.scale is not None:
+            check_number("scale", self.scale, 0.0, 100.0, lo_open=True)
+        check_number("centre_fraction", self.centre_fraction, 0.0, 1.0, lo_open=True)
+        check_number("min_levels", self.min_levels, 1, MAX_N, integer=True)
+        check_number("gamma", self.gamma, 0.0, 10.0, lo_open=True)
+
 
 @dataclass(frozen=True)
 class SplitTestConfig:
@@ -238,6 +265,14 @@ class SplitTestConfig:
     stride: int | None = None  # frames between consecutive centres; null = n (non-overlapping)
     averaging: Literal["gamma", "linear"] = "gamma"
     gamma: float = 2.2
+
+    def __post_init__(self):
+        from benchkit.config import check_number
+
+        check_number("n", self.n, 3, MAX_N, odd=True)
+        if self.stride is not None:
+            check_number("stride", self.stride, 1, 100_000, integer=True)
+        check_number("gamma", self.gamma, 0.0, 10.0, lo_open=True)
 
 
 # ----------------------------------------------------------------------------- builders

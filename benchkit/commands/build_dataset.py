@@ -21,6 +21,9 @@ def register(sub):
     p.add_argument("--scheduler", default=None, help="dask scheduler address (tcp://host:port)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a builder config value (YAML syntax), repeatable")
+    p.add_argument("--verify", action="store_true",
+                   help="on resume, re-read every recorded output and source file and compare sha256 (default: "
+                   "sizes, and contents only of files modified after they were recorded)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -31,7 +34,8 @@ def run(args) -> int:
     builder = make_builder(args.name, args.source, args.set)
     out = args.out or f"data/{args.name}"
     summary = build(builder, out, seed=args.seed, workers=args.workers, limit=args.limit, backend=args.backend,
-                    scheduler=args.scheduler, progress=not args.no_progress)
+                    scheduler=args.scheduler, progress=not args.no_progress,
+                    verify=args.verify)
     print(summary.report())
     print(f"  card:     {out}/README.md")
-    return 0 if summary.failed == 0 else 3
+    return 0 if summary.failed == 0 and not summary.source_problems else 3

@@ -14,6 +14,9 @@ def register(sub):
     p.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
     p.add_argument("--limit", type=int, default=None, help="only the first N images (sorted by key)")
+    p.add_argument("--verify", action="store_true",
+                   help="on resume, re-read every recorded output and source file and compare sha256 (default: "
+                   "sizes, and contents only of files modified after they were recorded)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -28,6 +31,7 @@ def run(args) -> int:
 
     producer = GeneratorProducer(name, gen, resolve_source(args.input_dir))
     summary = run_producer(producer, args.out_dir, seed=args.seed, workers=args.workers, limit=args.limit,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress,
+                           verify=args.verify)
     print(summary.report())
-    return 0 if summary.failed == 0 else 3
+    return 0 if summary.failed == 0 and not summary.source_problems else 3

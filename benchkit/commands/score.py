@@ -29,7 +29,14 @@ def run(args) -> int:
     res = score_folder(args.ref_dir, args.out_dir, names, device=args.device,
                        weights_root=args.weights_root, progress=sys.stderr.isatty())
     p1, p2 = write_csvs(res, prefix)
-    print(f"{len(res.per_image)} images scored")
+    n = res.n_scored
+    line = f"{n} of {res.n_results} result image{'s' if res.n_results != 1 else ''} scored"
+    if res.n_results == 0:
+        line = f"no result images found in {out_dir} (nothing scored)"
+    print(line)
+    if n == 0:
+        res.problems.append(f"no image was scored (result folder {out_dir}, reference folder {args.ref_dir}); "
+                            "check that file stems match and the metrics are available")
     for r in res.means:
         if r["status"] == "ok":
             arrow = "higher is better" if r["higher_is_better"] else "lower is better"

@@ -23,7 +23,12 @@ def apply_overrides(cfg: dict, overrides, name: str) -> dict:
             if not isinstance(node.get(part), dict):
                 raise ConfigError(f"--set {key}: {part!r} is not a config section of {name}")
             node = node[part]
-        node[parts[-1]] = yaml.safe_load(val)
+        try:
+            node[parts[-1]] = yaml.safe_load(val)
+        except yaml.YAMLError as e:
+            problem = " ".join(str(getattr(e, "problem", None) or e).split())
+            raise ConfigError(f"--set {item}: the value is not plain YAML ({problem}); fix: write a number, "
+                              "true/false, a string or a [list]") from None
     return cfg
 
 

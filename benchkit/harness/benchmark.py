@@ -85,8 +85,18 @@ class BenchmarkConfig:
             raise ValueError(f"primary_metric {self.primary_metric!r} is not in metrics {list(self.metrics)}")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError("batch_size must be >= 1")
-        if self.seed < 0:
-            raise ValueError("seed must be >= 0")
+        from benchkit.config import check_number
+        from benchkit.registry import METRICS, suggest
+
+        for name, settings in self.metric_settings.items():
+            if name not in METRICS:
+                raise ValueError(f"metric_settings: unknown metric {name!r}.{suggest(str(name), METRICS)} "
+                                 f"Known: {', '.join(sorted(METRICS))}; fix: correct or remove that entry")
+            if not isinstance(settings, dict):
+                raise ValueError(f"metric_settings.{name} = {settings!r}: must be a mapping of option: value")
+        for d in self.datasets:
+            check_number(f"datasets[{d.name}].seed", d.seed, 0, 2**63 - 1, integer=True)
+        check_number("seed", self.seed, 0, 2**63 - 1, integer=True)
 
 
 def benchmark_dirs() -> list[Path]:
@@ -152,7 +162,8 @@ def _built_ok(out: Path, request: dict) -> bool:
         return False
     try:
         spec = json.loads(spec_p.read_text(encoding="utf-8"))
-        return bool(spec.get("complete")) and json.loads(req_p.read_text(encoding="utf-8")) == request
+        return (isinstance(spec, dict) and bool(spec.get("complete"))
+                and json.loads(req_p.read_text(encoding="utf-8")) == request)
     except (OSError, ValueError):
         return False
 

@@ -227,11 +227,20 @@ def publish(run_dir, out_dir=None) -> Published:
     rp = run_dir / "results.json"
     if not rp.is_file():
         raise BenchkitError(f"{rp} not found: run `benchkit evaluate` first (or pass --run DIR)")
+    from benchkit.manifest import read_json_file
+
+    fix = "re-run `benchkit evaluate` for this run (cached outputs and scores make it quick)"
+    wroot = read_json_file(rp, fix, what="results.json").get("weights_root")
     text = rp.read_text(encoding="utf-8")
-    wroot = json.loads(text).get("weights_root")
     if wroot:  # published files must not carry the local weights path of whoever ran the evaluation
         text = text.replace(json.dumps(wroot)[1:-1], "<weights root>")
     results = json.loads(text)
+    need = ("benchmark", "datasets", "config", "metrics", "summary", "failures", "skipped")
+    missing = [k for k in need if k not in results]
+    if missing:
+        from benchkit.errors import CorruptFileError
+
+        raise CorruptFileError(rp, f"not a complete benchkit results.json (no {', '.join(map(repr, missing))})", fix)
     results["run_dir"] = str(run_dir)
     out = Path(out_dir) if out_dir else (source_checkout() or Path.cwd()) / "leaderboards" / results["benchmark"]
     out.mkdir(parents=True, exist_ok=True)

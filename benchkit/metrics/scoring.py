@@ -24,6 +24,16 @@ class FolderScores:
     per_image: list = field(default_factory=list)
     means: list = field(default_factory=list)
     problems: list = field(default_factory=list)
+    n_results: int = 0  # result images found in the result folder
+
+    @property
+    def n_scored(self) -> int:
+        """Result images that got at least one value (a per-image value, or a dataset-level metric's)."""
+        names = [r["metric"] for r in self.means]
+        per = sum(1 for r in self.per_image if any(r.get(n) is not None for n in names))
+        dataset_n = max((r["n"] for r in self.means if r["status"] == "ok" and r["mean"] is not None
+                         and not any(r["metric"] in row for row in self.per_image)), default=0)
+        return max(per, dataset_n)
 
 
 def _key(folder: Path, p: Path) -> str:
@@ -57,6 +67,7 @@ def score_folder(ref_dir, out_dir, metric_names, device: str = "cpu", weights_ro
     res = FolderScores(metrics=list(metric_names))
     refs = _index(ref_dir, res.problems, "reference")
     outs = _index(out_dir, res.problems, "result")
+    res.n_results = len(outs)
     for k in sorted(set(refs) - set(outs)):
         res.problems.append(f"missing result for reference {refs[k]}")
     no_ref = sorted(set(outs) - set(refs))

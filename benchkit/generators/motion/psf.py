@@ -40,10 +40,13 @@ class PSFConfig:
     size_mode: Literal["auto", "canvas"] = "auto"  # auto: minimal odd size; canvas: fixed odd size >= canvas
 
     def __post_init__(self):
-        if not self.exposure_choices or any(not (0.0 < f <= 1.0) for f in self.exposure_choices):
+        from benchkit.config import check_number
+
+        if not self.exposure_choices:
             raise ValueError(f"exposure_choices must be non-empty values in (0, 1], got {self.exposure_choices}")
-        if self.margin < 0:
-            raise ValueError(f"margin must be >= 0, got {self.margin}")
+        for f in self.exposure_choices:
+            check_number("exposure_choices", f, 0.0, 1.0, lo_open=True)
+        check_number("margin", self.margin, 0, 1024, integer=True)
         if self.size_mode not in ("auto", "canvas"):
             raise ValueError(f"size_mode must be 'auto' or 'canvas', got {self.size_mode!r}")
 

@@ -145,18 +145,15 @@ class RadialFieldConfig:
     boundary: Literal["reflect", "symmetric", "edge", "constant", "circular"] = "reflect"
 
     def __post_init__(self):
-        if self.grid < 1:
-            raise ValueError(f"grid must be >= 1, got {self.grid}")
-        for name in ("sigma_center_range", "sigma_corner_range", "power_range", "anisotropy_range"):
-            lo, hi = getattr(self, name)
-            if not (0 < lo <= hi):
-                raise ValueError(f"{name}: need 0 < lo <= hi, got {(lo, hi)}")
-        if self.anisotropy_range[0] < 1:
-            raise ValueError("anisotropy_range values must be >= 1 (radial sigma >= tangential sigma)")
-        if not (0 <= self.center_shift < 1):
-            raise ValueError(f"center_shift must be in [0, 1), got {self.center_shift}")
-        if self.max_radius < 1:
-            raise ValueError(f"max_radius must be >= 1, got {self.max_radius}")
+        from benchkit.config import check_number, check_pair
+
+        check_number("grid", self.grid, 1, 64, integer=True)
+        check_pair("sigma_center_range", self.sigma_center_range, 0.0, 100.0, lo_open=True)
+        check_pair("sigma_corner_range", self.sigma_corner_range, 0.0, 100.0, lo_open=True)
+        check_pair("power_range", self.power_range, 0.0, 10.0, lo_open=True)
+        check_pair("anisotropy_range", self.anisotropy_range, 1.0, 10.0)
+        check_number("center_shift", self.center_shift, 0.0, 1.0, hi_open=True)
+        check_number("max_radius", self.max_radius, 1, 256, integer=True)
         if self.window not in WINDOWS:
             raise ValueError(f"window must be one of {WINDOWS}, got {self.window!r}")
 

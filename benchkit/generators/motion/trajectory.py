@@ -37,11 +37,15 @@ _MIX2 = 0x94D049BB133111EB
 _DRAWS_PER_STEP = 4  # shake decision, shake angle, two uniforms for a Box-Muller normal pair
 
 
+MAX_ITERATIONS = 100_000  # M; memory and time grow linearly (4 draws per step)
+MAX_LENGTH = 1000.0  # px, L; the PSF side grows with it
+
+
 def _check_range(name: str, rng_pair, lo_bound: float = 0.0, hi_bound: float | None = None) -> None:
-    lo, hi = rng_pair
-    if not (lo_bound <= lo <= hi) or (hi_bound is not None and hi > hi_bound):
-        raise ValueError(f"{name}: need {lo_bound} <= lo <= hi" + (f" <= {hi_bound}" if hi_bound is not None else "")
-                         + f", got {tuple(rng_pair)}")
+    """(lo, hi): finite, ordered, inside [lo_bound, hi_bound]; ConfigValueError (a ValueError) naming the key."""
+    from benchkit.config import check_pair
+
+    check_pair(name, rng_pair, lo_bound, hi_bound)
 
 
 @dataclass(frozen=True)
@@ -66,15 +70,15 @@ class TrajectoryConfig:
     canvas: int = 64  # reference PSF canvas (px); used only by PSFConfig.size_mode = "canvas"
 
     def __post_init__(self):
-        if self.iterations < 2:
-            raise ValueError(f"iterations must be >= 2, got {self.iterations}")
-        if self.canvas < 1:
-            raise ValueError(f"canvas must be >= 1, got {self.canvas}")
-        _check_range("max_length_range", self.max_length_range)
-        _check_range("expl_range", self.expl_range)
-        _check_range("centripetal_range", self.centripetal_range)
+        from benchkit.config import check_number
+
+        check_number("iterations", self.iterations, 2, MAX_ITERATIONS, integer=True)
+        check_number("canvas", self.canvas, 1, 4097, integer=True)
+        _check_range("max_length_range", self.max_length_range, 0.0, MAX_LENGTH)
+        _check_range("expl_range", self.expl_range, 0.0, 1.0)
+        _check_range("centripetal_range", self.centripetal_range, 0.0, 100.0)
         _check_range("prob_big_shake_range", self.prob_big_shake_range, 0.0, 1.0)
-        _check_range("gaussian_shake_range", self.gaussian_shake_range)
+        _check_range("gaussian_shake_range", self.gaussian_shake_range, 0.0, 1000.0)
         _check_range("init_angle_range_deg", self.init_angle_range_deg, -720.0, 720.0)
 
 

@@ -27,19 +27,34 @@ KERNEL_SIZES = (7, 9, 11, 13, 15, 17, 19, 21)
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 
 
+MAX_KERNEL = 101  # px, largest kernel_pad_to (the reference uses 21)
+MAX_SIGMA = 100.0  # px, blur sigmas
+MAX_SCALE = 16  # SR factor
+
+
 def _check_range(name, r, lo=-math.inf, hi=math.inf):
-    if len(r) != 2 or not (lo <= r[0] <= r[1] <= hi):
-        raise ConfigError(f"{name}: expected (low, high) with {lo} <= low <= high <= {hi}, got {list(r)}")
+    """(low, high), finite, ordered, inside [lo, hi]; the message names the key, the value and the range."""
+    from benchkit.config import check_pair
+
+    check_pair(name, r, None if lo == -math.inf else lo, None if hi == math.inf else hi)
 
 
 def _check_prob(name, p):
-    if not 0.0 <= p <= 1.0:
-        raise ConfigError(f"{name}: probability must be in [0, 1], got {p}")
+    from benchkit.config import check_probability
+
+    check_probability(name, p)
 
 
 def _check_probs(name, probs, n):
-    if len(probs) != n or any(p < 0 for p in probs) or abs(sum(probs) - 1.0) > 1e-6:
-        raise ConfigError(f"{name}: expected {n} non-negative probabilities summing to 1, got {list(probs)}")
+    from benchkit.config import check_distribution
+
+    check_distribution(name, probs, n)
+
+
+def _check_sizes(name, sizes, pad_to):
+    from benchkit.config import check_sizes
+
+    check_sizes(name, sizes, 1, pad_to, odd=True)
 
 
 @dataclass(frozen=True)
@@ -61,22 +76,24 @@ class KernelConfig:
     sinc_size_split: int = 13
 
     def validate(self, where: str, pad_to: int) -> None:
-        if not self.sizes or any(s < 1 or s % 2 == 0 or s > pad_to for s in self.sizes):
-            raise ConfigError(f"{where}.sizes: odd sizes in [1, {pad_to}] expected, got {list(self.sizes)}")
+        _check_sizes(f"{where}.sizes", self.sizes, pad_to)
         bad = [f for f in self.families if f not in KERNEL_FAMILIES]
         if bad:
             raise ConfigError(f"{where}.families: unknown {bad}; known {list(KERNEL_FAMILIES)}")
         _check_probs(f"{where}.family_probs", self.family_probs, len(self.families))
-        _check_range(f"{where}.sigma_range", self.sigma_range, 1e-6)
+        _check_range(f"{where}.sigma_range", self.sigma_range, 1e-6, MAX_SIGMA)
         if self.sigma_y_range is not None:
-            _check_range(f"{where}.sigma_y_range", self.sigma_y_range, 1e-6)
-        _check_range(f"{where}.rotation_range", self.rotation_range)
-        _check_range(f"{where}.betag_range", self.betag_range, 1e-6)
-        _check_range(f"{where}.betap_range", self.betap_range, 1e-6)
+            _check_range(f"{where}.sigma_y_range", self.sigma_y_range, 1e-6, MAX_SIGMA)
+        _check_range(f"{where}.rotation_range", self.rotation_range, -2 * math.pi, 2 * math.pi)
+        _check_range(f"{where}.betag_range", self.betag_range, 1e-6, 100.0)
+        _check_range(f"{where}.betap_range", self.betap_range, 1e-6, 100.0)
         _check_prob(f"{where}.beta_low_prob", self.beta_low_prob)
         _check_prob(f"{where}.sinc_prob", self.sinc_prob)
         _check_range(f"{where}.sinc_omega_small", self.sinc_omega_small, 1e-6, math.pi)
         _check_range(f"{where}.sinc_omega_large", self.sinc_omega_large, 1e-6, math.pi)
+        from benchkit.config import check_number
+
+        check_number(f"{where}.sinc_size_split", self.sinc_size_split, 1, MAX_KERNEL, integer=True)
 
 
 @dataclass(frozen=True)
@@ -91,7 +108,7 @@ class ResizeConfig:
 
     def validate(self, where: str) -> None:
         _check_probs(f"{where}.probs", self.probs, 3)
-        _check_range(f"{where}.up_range", self.up_range, 1.0)
+        _check_range(f"{where}.up_range", self.up_range, 1.0, float(MAX_SCALE))
         _check_range(f"{where}.down_range", self.down_range, 1e-3, 1.0)
         bad = [m for m in self.modes if m not in RESIZE_MODES]
         if not self.modes or bad:
@@ -109,8 +126,8 @@ class NoiseConfig:
 
     def validate(self, where: str) -> None:
         _check_prob(f"{where}.gaussian_prob", self.gaussian_prob)
-        _check_range(f"{where}.sigma_range", self.sigma_range, 0.0)
-        _check_range(f"{where}.poisson_scale_range", self.poisson_scale_range, 0.0)
+        _check_range(f"{where}.sigma_range", self.sigma_range, 0.0, 255.0)
+        _check_range(f"{where}.poisson_scale_range", self.poisson_scale_range, 0.0, 100.0)
         _check_prob(f"{where}.gray_prob", self.gray_prob)
 
 
@@ -129,7 +146,9 @@ class StageConfig:
         self.kernel.validate(f"{where}.kernel", pad_to)
         self.resize.validate(f"{where}.resize")
         self.noise.validate(f"{where}.noise")
-        _check_range(f"{where}.jpeg_range", self.jpeg_range, 1, 100)
+        from benchkit.config import check_pair
+
+        check_pair(f"{where}.jpeg_range", self.jpeg_range, 1, 100, integer=True)
 
 
 def _stage2() -> StageConfig:
@@ -154,8 +173,7 @@ class FinalConfig:
     def validate(self, where: str, pad_to: int) -> None:
         _check_prob(f"{where}.order_a_prob", self.order_a_prob)
         _check_prob(f"{where}.sinc_prob", self.sinc_prob)
-        if not self.sinc_sizes or any(s < 1 or s % 2 == 0 or s > pad_to for s in self.sinc_sizes):
-            raise ConfigError(f"{where}.sinc_sizes: odd sizes in [1, {pad_to}] expected, got {list(self.sinc_sizes)}")
+        _check_sizes(f"{where}.sinc_sizes", self.sinc_sizes, pad_to)
         _check_range(f"{where}.sinc_omega_range", self.sinc_omega_range, 1e-6, math.pi)
         bad = [m for m in self.resize_modes if m not in RESIZE_MODES]
         if not self.resize_modes or bad:
@@ -183,14 +201,14 @@ class RealESRGANConfig:
     stage1_field: Optional[RadialFieldConfig] = None
 
     def __post_init__(self):
-        if self.scale < 1:
-            raise ConfigError(f"scale must be >= 1, got {self.scale}")
-        if self.usm_radius < 1 or self.usm_radius % 2 == 0:
-            raise ConfigError(f"usm_radius must be a positive odd integer, got {self.usm_radius}")
-        if self.kernel_pad_to < 1 or self.kernel_pad_to % 2 == 0:
-            raise ConfigError(f"kernel_pad_to must be a positive odd integer, got {self.kernel_pad_to}")
-        if self.min_intermediate < 1:
-            raise ConfigError(f"min_intermediate must be >= 1, got {self.min_intermediate}")
+        from benchkit.config import check_number
+
+        check_number("scale", self.scale, 1, MAX_SCALE, integer=True)
+        check_number("usm_weight", self.usm_weight, 0.0, 10.0)
+        check_number("usm_radius", self.usm_radius, 1, 255, odd=True)
+        check_number("usm_threshold", self.usm_threshold, 0.0, 255.0)
+        check_number("kernel_pad_to", self.kernel_pad_to, 1, MAX_KERNEL, odd=True)
+        check_number("min_intermediate", self.min_intermediate, 1, 4096, integer=True)
         self.stage1.validate("stage1", self.kernel_pad_to)
         self.stage2.validate("stage2", self.kernel_pad_to)
         self.final.validate("final", self.kernel_pad_to)
