@@ -17,6 +17,15 @@ GENERATORS: dict[str, str] = {
     "motion_blur": "benchkit.generators.motion.pipeline:MotionBlurGenerator",
 }
 
+# Auxiliary passes generators may need (``Generator.aux_passes``): per-image, model-backed inputs computed
+# once per source image and cached (see benchkit/generators/auxpass.py).
+AUX_PASSES: dict[str, str] = {}
+
+# Producers by spec.json ``producer.kind`` (replay); kind "dataset" resolves through BUILDERS instead.
+PRODUCERS: dict[str, str] = {
+    "pipeline": "benchkit.builders.generator_producer:GeneratorProducer",
+}
+
 # Dataset builders (``benchkit build-dataset NAME``).
 BUILDERS: dict[str, str] = {
     "blur-synth": "benchkit.builders.blur_synth:BlurSynthBuilder",
@@ -111,6 +120,8 @@ PARAMS: dict[str, str] = {
 
 TABLES: dict[str, dict[str, str]] = {
     "generator": GENERATORS,
+    "aux_pass": AUX_PASSES,
+    "producer": PRODUCERS,
     "builder": BUILDERS,
     "metric": METRICS,
     "method": METHODS,

@@ -101,6 +101,9 @@ class Producer(ABC):
     #: root seed of the current run; set by :func:`run_producer` BEFORE ``jobs()`` is called, for
     #: producers whose job list (e.g. which frames are sampled) depends on the seed.
     root_seed: int = 0
+    #: the output folder (absolute), set by :func:`run_producer` and :func:`replay` before any job runs, for
+    #: producers that keep per-source files in the dataset (e.g. cached auxiliary-pass results).
+    out_dir: Path | None = None
 
     @abstractmethod
     def spec(self) -> dict:
@@ -833,6 +836,7 @@ def run_producer(producer: Producer, out_dir, seed: int = 0, workers: int = 1, b
 
     # list the work BEFORE writing anything: a missing/empty source leaves no folder or spec behind
     producer.root_seed = int(seed)
+    producer.out_dir = out_dir.resolve()
     jobs = producer.jobs()
     job_keys = {j.key: producer.job_keys(j) for j in jobs}
     all_keys = sorted(k for ks in job_keys.values() for k in ks)
@@ -934,14 +938,12 @@ def run_producer(producer: Producer, out_dir, seed: int = 0, workers: int = 1, b
 
 
 def producer_for_spec(spec: dict, source_override=None) -> Producer:
+    """The producer that wrote ``spec``: kind "dataset" through ``registry.BUILDERS`` (by name), any other kind
+    through ``registry.PRODUCERS`` (resolved lazily: the runner imports no producer module)."""
     from benchkit.registry import resolve
 
     kind = spec["producer"]["kind"]
-    if kind == "pipeline":
-        from benchkit.degrade import DegradeProducer
-
-        return DegradeProducer.from_spec(spec, source_override)
-    cls = resolve("builder", spec["producer"]["name"])
+    cls = resolve("builder", spec["producer"]["name"]) if kind == "dataset" else resolve("producer", kind)
     return cls.from_spec(spec, source_override)
 
 
@@ -958,6 +960,7 @@ def replay(out_dir, key: str, source_override=None, write_dir=None) -> dict:
     rec = records[key]
     producer = producer_for_spec(spec, source_override)
     producer.root_seed = int(spec["seed"])
+    producer.out_dir = out_dir.resolve()
     job = producer.job_for(rec)
     res = producer.produce_replay(job, rec, spec["seed"]) if hasattr(producer, "produce_replay") \
         else producer.produce(job, spec["seed"])

@@ -6,7 +6,7 @@ import pytest
 from benchkit import manifest as mf
 from benchkit.builders.base import build
 from benchkit.builders.blur_synth import BlurSynthBuilder, BlurSynthConfig, patch_origins
-from benchkit.commands.build_dataset import make_builder
+from benchkit.datasets.build import make_builder
 from benchkit.runner import replay
 
 

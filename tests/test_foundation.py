@@ -279,7 +279,7 @@ def test_degrade_keys_unique_when_a_stem_equals_a_fallback_key(tmp_path):
     """a.png + a.jpg fall back to 'a.png' / 'a.jpg'; a.png.png's stem is also 'a.png': keys must stay unique."""
     import cv2
 
-    from benchkit.degrade import image_jobs
+    from benchkit.builders.generator_producer import image_jobs
 
     for name in ("a.png", "a.jpg", "a.png.png", "b.png"):
         cv2.imwrite(str(tmp_path / name), np.zeros((4, 4, 3), np.uint8))
@@ -407,7 +407,7 @@ def test_limited_build_is_incomplete_until_finished(tmp_path):
 
 
 def test_degrade_empty_folder_is_an_error(tmp_path):
-    from benchkit.degrade import image_jobs
+    from benchkit.builders.generator_producer import image_jobs
 
     with pytest.raises(BadInputError, match="no images found"):
         image_jobs(tmp_path)

@@ -13,7 +13,7 @@ import pytest
 
 from benchkit import manifest as mf
 from benchkit.config import load_pipeline
-from benchkit.degrade import DegradeProducer
+from benchkit.builders.generator_producer import GeneratorProducer
 from benchkit.images import write_png
 from benchkit.runner import run_producer
 
@@ -60,14 +60,14 @@ def tiny_source(tmp_path_factory):
 @pytest.mark.parametrize("pipeline", ["realesrgan_x4", "realesrgan_x1", "motion_blur"])
 def test_golden_pipeline_params(tiny_source, tmp_path, pipeline):
     name, gen, _ = load_pipeline(pipeline)
-    s = run_producer(DegradeProducer(name, gen, tiny_source), tmp_path, seed=2024, progress=False)
+    s = run_producer(GeneratorProducer(name, gen, tiny_source), tmp_path, seed=2024, progress=False)
     assert s.failed == 0 and s.produced == 3
     assert _params_digest(tmp_path) == GOLDEN[pipeline]
 
 
 def test_golden_gopro_plan(tmp_path):
     from benchkit.builders.base import build
-    from benchkit.commands.build_dataset import make_builder
+    from benchkit.datasets.build import make_builder
 
     b = make_builder("gopro-enlarged", "embedded")
     s = build(b, tmp_path / "g", seed=7, progress=False)

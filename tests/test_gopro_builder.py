@@ -19,7 +19,7 @@ from benchkit.builders.gopro import (
     SplitTestConfig,
 )
 from benchkit.builders.gopro_source import Run, write_tree
-from benchkit.commands.build_dataset import make_builder
+from benchkit.datasets.build import make_builder
 from benchkit.errors import MissingSourceError
 from benchkit.runner import replay
 

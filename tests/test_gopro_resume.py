@@ -12,7 +12,7 @@ import pytest
 from benchkit import manifest as mf
 from benchkit.builders.base import build
 from benchkit.builders.gopro_source import write_tree
-from benchkit.commands.build_dataset import make_builder
+from benchkit.datasets.build import make_builder
 
 
 @pytest.fixture(scope="module")

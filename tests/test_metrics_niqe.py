@@ -56,3 +56,30 @@ def test_bad_niqe_file_is_reported(tmp_path):
     assert status == "invalid" and "mu_prisparam" in detail
     ok, why = get_metric("niqe", weights_root=tmp_path).availability()
     assert not ok and "provision niqe" in why
+
+
+def test_niqe_file_is_pinned_by_sha256(niqe_root, tmp_path, monkeypatch):
+    """The provisioned .mat has the pinned sha256 (fixed header: same bytes on every run); a valid-looking
+    file with other numbers is refused, and a download whose parameter file differs is never written."""
+    import hashlib
+
+    import scipy.io
+
+    from benchkit.errors import BenchkitError
+    from benchkit.metrics import weights
+
+    assert hashlib.sha256((niqe_root / NIQE_FILE).read_bytes()).hexdigest() == weights.NIQE_SHA256
+    mat = scipy.io.loadmat(niqe_root / NIQE_FILE)
+    assert weights.niqe_mat_bytes(mat["mu_prisparam"], mat["cov_prisparam"]) == (niqe_root / NIQE_FILE).read_bytes()
+    other = tmp_path / "other" / NIQE_FILE
+    other.parent.mkdir(parents=True)
+    other.write_bytes(weights.niqe_mat_bytes(mat["mu_prisparam"] * 1.01, mat["cov_prisparam"]))
+    status, detail = check_file(tmp_path / "other", NIQE_FILE)
+    assert status == "bad_checksum" and "pinned" in detail and "provision niqe" in detail
+    assert check_file(tmp_path / "other", NIQE_FILE, verify=False)[0] == "unverified"
+    ok, why = get_metric("niqe", weights_root=tmp_path / "other").availability()
+    assert not ok and "provision niqe" in why
+    monkeypatch.setattr(weights, "NIQE_MEMBER_SHA256", "0" * 64)
+    with pytest.raises(BenchkitError, match="not the pinned"):
+        provision_niqe(tmp_path / "refused")
+    assert not (tmp_path / "refused" / NIQE_FILE).exists()

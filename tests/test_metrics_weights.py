@@ -132,3 +132,12 @@ def test_fid_is_dataset_level_and_unavailable_without_inception(tmp_path):
         m.score_folders(tmp_path / "a", tmp_path / "b")
     with pytest.raises(BenchkitError, match="per-image"):
         get_metric("psnr").score_folders(tmp_path / "a", tmp_path / "b")
+
+
+def test_demo_help_says_what_it_downloads(cli_env):
+    from conftest import run_cli
+
+    for args in (["demo", "--help"], ["--help"]):
+        out = " ".join(run_cli(args, env=cli_env).stdout.split())
+        assert "no downloads" not in out
+        assert "basicsr==1.4.2" in out.replace("basicsr== 1.4.2", "basicsr==1.4.2")

@@ -29,14 +29,14 @@ def test_sample_apply_outputs():
     img = np.random.default_rng(0).random((48, 40, 3), dtype=np.float32)
     params = gen.sample(np.random.default_rng(1), SampleContext("k", 48, 40))
     assert MotionBlurParams.loads(params.dumps()) == params
-    out = gen.apply(img, params)
+    out = gen.apply(img, params, SampleContext("k", 48, 40))
     assert set(out) == {"gt", "lq", "psf"}
     assert out["gt"].dtype == np.uint8 and out["lq"].dtype == np.uint8 and out["lq"].shape == (48, 40, 3)
     psf = out["psf"]
     assert psf.dtype == np.float32 and psf.min() >= 0 and abs(float(psf.sum()) - 1) < 1e-6
     c = (psf.shape[0] - 1) / 2
     assert max(abs(v - c) for v in psf_centroid(psf)) < 0.5
-    again = gen.apply(img, params)
+    again = gen.apply(img, params, SampleContext("k", 48, 40))
     for k in out:
         np.testing.assert_array_equal(out[k], again[k])
     assert not np.array_equal(out["lq"], out["gt"])
@@ -46,7 +46,8 @@ def test_zero_length_is_identity():
     cfg = from_dict(MotionBlurConfig, {"trajectory": {"max_length_range": [0.0, 0.0]}})
     gen = MotionBlurGenerator(cfg)
     img = (np.random.default_rng(0).integers(0, 256, (20, 24, 3)) / 255.0).astype(np.float32)
-    out = gen.apply(img, gen.sample(np.random.default_rng(0), SampleContext("k", 20, 24)))
+    ctx = SampleContext("k", 20, 24)
+    out = gen.apply(img, gen.sample(np.random.default_rng(0), ctx), ctx)
     np.testing.assert_array_equal(out["lq"], out["gt"])
 
 

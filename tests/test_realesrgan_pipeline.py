@@ -104,8 +104,9 @@ def test_output_sizes(name, scale):
     img = _img(h, w)
     rng = np.random.default_rng(1)
     for i in range(6):
-        p = gen.sample(rng, SampleContext(str(i), h, w))
-        out = gen.apply(img, p)
+        ctx = SampleContext(str(i), h, w)
+        p = gen.sample(rng, ctx)
+        out = gen.apply(img, p, ctx)
         assert out["gt"].shape == (h, w, 3) and out["gt"].dtype == np.uint8
         assert out["lq"].shape == (h // scale, w // scale, 3) and out["lq"].dtype == np.uint8
 
@@ -122,12 +123,12 @@ def test_usm_target_is_sharper_and_optional():
     img = _img(96, 96)
     gen = RealESRGANGenerator(RealESRGANConfig(scale=1))
     p = gen.sample(np.random.default_rng(0), SampleContext("k", 96, 96))
-    gt = gen.apply(img, p)["gt"].astype(np.float32)
+    gt = gen.apply(img, p, SampleContext("k", 96, 96))["gt"].astype(np.float32)
     plain = np.clip(np.rint(img * 255), 0, 255)
     assert not np.array_equal(gt, plain)
     assert np.diff(gt, axis=1).std() > np.diff(plain, axis=1).std()  # more high-frequency energy
     gen0 = RealESRGANGenerator(RealESRGANConfig(scale=1, usm=False))
-    assert np.array_equal(gen0.apply(img, p)["gt"], plain.astype(np.uint8))
+    assert np.array_equal(gen0.apply(img, p, SampleContext("k", 96, 96))["gt"], plain.astype(np.uint8))
 
 
 def _without_seeds(p):
@@ -146,7 +147,7 @@ def test_face2scene_presets_are_deterministic_except_noise_seeds(name):
     assert all(_without_seeds(p) == ref for p in ps)
     assert len({p.noise1.seed for p in ps}) == 8
     img = _img(96, 80)
-    outs = [gen.apply(img, p) for p in ps[:3]]
+    outs = [gen.apply(img, p, SampleContext("k", *img.shape[:2])) for p in ps[:3]]
     for o in outs:
         assert o["lq"].shape == (96, 80, 3)
         assert np.array_equal(o["gt"], np.clip(np.rint(img * 255), 0, 255).astype(np.uint8))
@@ -181,11 +182,12 @@ def test_x4_non_divisible_input_gives_gt_exactly_scale_times_lq(h, w):
     hc, wc = h // 4 * 4, w // 4 * 4
     rng = np.random.default_rng(2)
     for i in range(4):
-        p = gen.sample(rng, SampleContext(str(i), h, w))
-        out = gen.apply(img, p)
+        ctx = SampleContext(str(i), h, w)
+        p = gen.sample(rng, ctx)
+        out = gen.apply(img, p, ctx)
         assert out["lq"].shape == (h // 4, w // 4, 3)
         assert out["gt"].shape == (hc, wc, 3)
-        assert np.array_equal(out["gt"], gen.apply(img[:hc, :wc], p)["gt"])  # top-left crop of the target
+        assert np.array_equal(out["gt"], gen.apply(img[:hc, :wc], p, SampleContext(str(i), hc, wc))["gt"])  # top-left crop of the target
         assert (p.resize1.height, p.resize1.width) == (max(1, int(hc * p.resize1.factor)),
                                                        max(1, int(wc * p.resize1.factor)))
         assert (p.resize2.height, p.resize2.width) == (max(1, int(hc / 4 * p.resize2.factor)),

@@ -148,8 +148,9 @@ def test_apply_draws_nothing_and_is_deterministic():
     rng = np.random.default_rng(11)
     params = [gen.sample(rng, SampleContext("k", 96, 80)) for _ in range(12)]
     state = np.random.get_state()[1].copy()
-    first = [gen.apply(img.copy(), p) for p in params]
-    second = [gen.apply(img.copy(), Params.loads(p.dumps())) for p in params]
+    ctx = SampleContext("k", 96, 80)
+    first = [gen.apply(img.copy(), p, ctx) for p in params]
+    second = [gen.apply(img.copy(), Params.loads(p.dumps()), ctx) for p in params]
     assert np.array_equal(state, np.random.get_state()[1])  # global RNG untouched
     for a, b in zip(first, second):
         assert a["lq"].tobytes() == b["lq"].tobytes() and a["gt"].tobytes() == b["gt"].tobytes()
@@ -161,8 +162,9 @@ def test_apply_does_not_modify_its_input():
     gen = RealESRGANGenerator()
     img = _image(128, 128)
     before = img.copy()
-    p = gen.sample(np.random.default_rng(3), SampleContext("k", 128, 128))
-    out = gen.apply(img, p)
+    ctx = SampleContext("k", 128, 128)
+    p = gen.sample(np.random.default_rng(3), ctx)
+    out = gen.apply(img, p, ctx)
     assert np.array_equal(img, before)
     assert out["lq"].shape == (32, 32, 3) and out["gt"].shape == (128, 128, 3)
 

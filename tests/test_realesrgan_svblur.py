@@ -28,7 +28,8 @@ def test_svblur_pipeline_samples_a_field_and_replays():
     assert isinstance(p.blur1, RadialFieldParams)
     q = Params.loads(p.dumps())
     assert q == p
-    a, b = gen.apply(img, p), gen.apply(img, q)
+    ctx = SampleContext("a", *img.shape[:2])
+    a, b = gen.apply(img, p, ctx), gen.apply(img, q, ctx)
     assert a["lq"].shape == img.shape and np.array_equal(a["lq"], b["lq"]) and np.array_equal(a["gt"], b["gt"])
 
 

@@ -33,8 +33,8 @@ def images():
 
 def _agree(gen, images, seed, jpeg_backend="cv2", device="cpu"):
     params = [gen.sample(rng_for(seed, f"k{i}"), SampleContext(f"k{i}", 128, 128)) for i in range(len(images))]
-    cpu = np.stack([gen.apply(im, p)["lq"] for im, p in zip(images, params)]).astype(int)
-    cpu_gt = np.stack([gen.apply(im, p)["gt"] for im, p in zip(images, params)]).astype(int)
+    cpu = np.stack([gen.apply(im, p, SampleContext(f"k{i}", 128, 128))["lq"] for i, (im, p) in enumerate(zip(images, params))]).astype(int)
+    cpu_gt = np.stack([gen.apply(im, p, SampleContext(f"k{i}", 128, 128))["gt"] for i, (im, p) in enumerate(zip(images, params))]).astype(int)
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous().to(device)
     lq, gt = gen.apply_batch(x, params, jpeg_backend=jpeg_backend, return_gt=True)
     assert lq.device.type == device
@@ -118,5 +118,5 @@ def test_torch_path_crops_non_divisible_x4_like_the_cpu_path(images):
     x = torch.from_numpy(np.stack(ims)).permute(0, 3, 1, 2).contiguous()
     lq, gt = gen.apply_batch(x, params, return_gt=True)
     assert tuple(lq.shape) == (2, 3, 31, 29) and tuple(gt.shape) == (2, 3, 124, 116)
-    cpu = np.stack([gen.apply(im, p)["gt"] for im, p in zip(ims, params)]).astype(int)
+    cpu = np.stack([gen.apply(im, p, SampleContext(f"k{i}", 127, 118))["gt"] for i, (im, p) in enumerate(zip(ims, params))]).astype(int)
     assert np.abs(torch.round(gt * 255).to(torch.int64).permute(0, 2, 3, 1).numpy() - cpu).max() <= 1

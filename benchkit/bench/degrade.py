@@ -163,11 +163,12 @@ def _throughput(args, quick: bool) -> dict:
     bases = [read_image(p) for p in sorted(materialize_images(size=SIZE).glob("*.png"))]
     m = 8 if quick else 32
     imgs = [bases[i % len(bases)] for i in range(m)]
-    params = [gen.sample(rng_for(0, f"b{i}"), SampleContext(f"b{i}", SIZE, SIZE)) for i in range(m)]
-    gen.apply(imgs[0], params[0])  # warm-up
+    ctxs = [SampleContext(f"b{i}", SIZE, SIZE) for i in range(m)]
+    params = [gen.sample(rng_for(0, f"b{i}"), ctxs[i]) for i in range(m)]
+    gen.apply(imgs[0], params[0], ctxs[0])  # warm-up
     t0 = time.perf_counter()
-    for img, p in zip(imgs, params):
-        gen.apply(img, p)
+    for img, p, c in zip(imgs, params, ctxs):
+        gen.apply(img, p, c)
     cpu_s = time.perf_counter() - t0
     batch = 4 if quick else 8
     x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
@@ -192,7 +193,7 @@ def _throughput(args, quick: bool) -> dict:
     lqs = [degrade(t, gen.sample(rng_for(0, f"b{i}"), SampleContext(f"b{i}", SIZE, SIZE)))
            for i, t in enumerate(targets)]
     degrade_ms = 1e3 * (time.perf_counter() - t0) / m  # sampling included, like the BasicSR loop
-    outs = [gen.apply(img, p) for img, p in zip(imgs, params)]
+    outs = [gen.apply(img, p, c) for img, p, c in zip(imgs, params, ctxs)]
     t0 = time.perf_counter()
     for o in outs:
         encode_png(o["gt"])
@@ -224,8 +225,9 @@ def _compute_floor(src: Path) -> float:
     for path in sorted(src.glob("*.png")):
         img = read_image(path)
         t0 = time.perf_counter()
-        params = gen.sample(rng_for(0, path.stem, "params"), SampleContext(path.stem, *img.shape[:2]))
-        gen.apply(img, params)
+        ctx = SampleContext(path.stem, *img.shape[:2])
+        params = gen.sample(rng_for(0, path.stem, "params"), ctx)
+        gen.apply(img, params, ctx)
         total += time.perf_counter() - t0
     return total
 

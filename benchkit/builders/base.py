@@ -9,7 +9,8 @@ resumable/parallel/deterministic runner and writes ``README.md`` (the card).
 Output layout (every builder): ``<out>/spec.json``, ``<out>/manifest.jsonl``,
 ``<out>/failures.jsonl`` (if any), ``<out>/README.md`` and per-sample outputs
 named ``gt`` (target) and ``lq`` (degraded input), plus builder-specific extras
-(``psf`` for blur kernels, ...), at ``<out>/<output name>/<key>.<ext>``.
+(``psf`` for blur kernels, ...), at ``<out>/<output name>/<key>.<ext>``; spec.json lists each
+output's role (``roles``) and the typed per-sample metadata fields (``metadata``).
 
 A builder may emit many samples per job (e.g. one job per video segment whose
 frames are decoded once): ``produce`` then yields :class:`~benchkit.runner.Sample`
@@ -39,6 +40,10 @@ class DatasetBuilder(Producer):
     source_help: ClassVar[str] = ""  # expected layout + where to download it, printed when the source is bad
     source_license: ClassVar[str] = "see the source's own licence"
     citation: ClassVar[str] = ""
+    #: output name -> role (``input``, ``target``, ``aux``; :mod:`benchkit.datasets.roles`), written to spec.json
+    roles: ClassVar[dict[str, str]] = {"lq": "input", "gt": "target"}
+    #: typed per-sample manifest fields (``meta`` key): field -> type name, written to spec.json
+    metadata: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config=None, source=None):
         self.config = config if config is not None else self.Config()
@@ -65,6 +70,8 @@ class DatasetBuilder(Producer):
             "fingerprint": fingerprint({"b": self.name, "v": self.version, "c": cfg}),
             "builder": {"name": self.name, "version": self.version, "config": cfg},
             "source": {"path": str(self.source) if self.source else None},
+            "roles": dict(self.roles),
+            "metadata": dict(self.metadata),
         }
 
     @classmethod

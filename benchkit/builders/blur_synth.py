@@ -20,13 +20,13 @@ Embedded demo source (``--source embedded``): 256 x 256 photos, so pass smaller 
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from benchkit.builders.base import DatasetBuilder
-from benchkit.errors import BadInputError, BenchkitError
+from benchkit.builders.generator_producer import GeneratorSampling, image_jobs
+from benchkit.errors import BadInputError
 from benchkit.generators.motion.pipeline import MotionBlurConfig
 from benchkit.runner import Job
 
@@ -76,28 +76,12 @@ def image_size(path: Path) -> tuple[int, int]:
     return int(h), int(w)
 
 
-_CACHE = threading.local()  # one decoded image per worker thread/process: consecutive patches share it
-
-
-def _load(path: Path):
-    """(float32 image, sha256 of the file bytes), decoding only when the file differs from the last call."""
-    from benchkit.fsio import sha256_bytes
-    from benchkit.images import read_image_bytes
-
-    st = path.stat()
-    tag = (str(path), st.st_size, st.st_mtime_ns)
-    hit = getattr(_CACHE, "entry", None)
-    if hit is None or hit[0] != tag:
-        img, data = read_image_bytes(path)
-        hit = (tag, img, sha256_bytes(data))
-        _CACHE.entry = hit
-    return hit[1], hit[2]
-
-
-class BlurSynthBuilder(DatasetBuilder):
+class BlurSynthBuilder(GeneratorSampling, DatasetBuilder):
     name = "blur-synth"
     version = "1"
     Config = BlurSynthConfig
+    roles = {"lq": "input", "gt": "target", "psf": "aux"}
+    reuse_decoded = True  # consecutive patches of one image share its decoded pixels
     description = ("OSDD-style synthetic motion-blur set: overlapping patches of HQ images, each blurred with its "
                    "own random camera-shake trajectory PSF (Boracchi & Foi 2012 / DeblurGAN model, centred and "
                    "sum-to-1, FFT convolution with reflect padding). Outputs gt (sharp patch), lq (blurred) PNGs "
@@ -118,13 +102,27 @@ class BlurSynthBuilder(DatasetBuilder):
         return materialize_images() if str(source) == "embedded" else Path(source)
 
     def generator(self):
-        from benchkit.generators.motion.pipeline import MotionBlurGenerator
+        """The per-patch blur generator (one per builder)."""
+        gen = self.__dict__.get("_generator")
+        if gen is None:
+            from benchkit.generators.motion.pipeline import MotionBlurGenerator
 
-        return MotionBlurGenerator(self.config.motion)
+            gen = self._generator = MotionBlurGenerator(self.config.motion)
+        return gen
+
+    sample_generator = generator
+
+    def source_root(self) -> Path:
+        return self.source
+
+    def source_key(self, job: Job) -> str:
+        """The image key: the patch key without its ``/y..._x...`` part."""
+        return job.key.rsplit("/", 1)[0]
+
+    def spec(self) -> dict:
+        return self.with_aux_spec(super().spec())
 
     def jobs(self) -> list[Job]:
-        from benchkit.degrade import image_jobs
-
         cfg = self.config
         out = []
         for ij in image_jobs(self.source):
@@ -146,16 +144,14 @@ class BlurSynthBuilder(DatasetBuilder):
     def job_for(self, record: dict) -> Job:
         return Job(record["key"], dict(record["patch"]["job"]))
 
-    def _patch(self, job: Job):
-        """(patch float32 HxWx3, source record, patch record) for a job; BadInputError for bad items."""
+    def view(self, job: Job, img):
+        """(cut: the job's patch of any HxW[xC] array of the image, {"patch": patch record}); images smaller
+        than a patch are symmetric-padded around their centre (``small_images: pad``) or refused (``skip``)."""
         import numpy as np
 
         from benchkit.ops import pad as ops_pad
 
         path = self.source / job.payload["path"]
-        if "error" in job.payload:
-            raise BadInputError(path, job.payload["error"], "re-export the image or remove it from the source")
-        img, sha = _load(path)
         p = self.config.patch_size
         h, w = img.shape[:2]
         y0, x0 = int(job.payload["y0"]), int(job.payload["x0"])
@@ -166,37 +162,16 @@ class BlurSynthBuilder(DatasetBuilder):
                                     "use a smaller --set patch_size=N, --set small_images=pad, or remove the image")
             top, left = max(0, (p - h) // 2), max(0, (p - w) // 2)
             pad = [top, max(0, p - h - top), left, max(0, p - w - left)]
-            img = ops_pad(img, ((pad[0], pad[1]), (pad[2], pad[3])), "symmetric")
-            h, w = img.shape[:2]
-            y0, x0 = (h - p) // 2, (w - p) // 2
-        patch = np.ascontiguousarray(img[y0: y0 + p, x0: x0 + p])
-        source = {"path": job.payload["path"], "sha256": sha}
-        prec = {"y0": y0, "x0": x0, "size": p, "pad_tblr": pad, "image_size": [int(img.shape[0]) - pad[0] - pad[1],
-                                                                                  int(img.shape[1]) - pad[2] - pad[3]],
+            y0, x0 = (h + pad[0] + pad[1] - p) // 2, (w + pad[2] + pad[3] - p) // 2
+
+        def cut(a):
+            if any(pad):
+                a = ops_pad(a, ((pad[0], pad[1]), (pad[2], pad[3])), "symmetric")
+            return np.ascontiguousarray(a[y0: y0 + p, x0: x0 + p])
+
+        prec = {"y0": y0, "x0": x0, "size": p, "pad_tblr": pad, "image_size": [int(h), int(w)],
                 "job": dict(job.payload)}
-        return patch, source, prec
-
-    def produce(self, job: Job, root_seed: int):
-        from benchkit.generators.base import SampleContext
-        from benchkit.seeding import rng_for, sample_entropy
-
-        patch, source, prec = self._patch(job)
-        gen = self.generator()
-        params = gen.sample(rng_for(root_seed, job.key, "params"),
-                            SampleContext(job.key, patch.shape[0], patch.shape[1]))
-        fields = {"seed": {"root": root_seed, "entropy": sample_entropy(root_seed, job.key, "params")},
-                  "sources": [source], "patch": prec, "params": params.to_json()}
-        return fields, gen.apply(patch, params)
-
-    def produce_replay(self, job: Job, record: dict, root_seed: int):
-        """Re-apply the RECORDED params to the verified source patch (no sampling)."""
-        from benchkit.params import Params
-
-        patch, source, _ = self._patch(job)
-        if source["sha256"] != record["sources"][0]["sha256"]:
-            raise BenchkitError(f"{self.source / job.payload['path']}: source changed since the build "
-                                f"(sha256 {source['sha256'][:12]} != recorded {record['sources'][0]['sha256'][:12]})")
-        return {}, self.generator().apply(patch, Params.from_json(record["params"]))
+        return cut, {"patch": prec}
 
     def card_counts(self) -> dict:
         c = self.config

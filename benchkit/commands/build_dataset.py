@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from benchkit.datasets.build import make_builder  # noqa: F401  (moved; kept importable from here)
+
 
 def register(sub):
     from benchkit.registry import BUILDERS
@@ -24,40 +26,6 @@ def register(sub):
                    "sizes, and contents only of files modified after they were recorded)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
-
-
-def make_builder(name: str, source: str, overrides=()):
-    """Instantiate builder ``name`` with config overrides ``["a=1", "b.c=x"]`` for ``source``."""
-    import dataclasses
-
-    import yaml
-
-    from benchkit.config import from_dict, to_plain
-    from benchkit.errors import ConfigError
-    from benchkit.registry import resolve
-
-    cls = resolve("builder", name)
-    cfg = to_plain(cls.Config())
-    for item in overrides:
-        key, sep, val = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        node = cfg
-        parts = key.split(".")
-        for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
-                raise ConfigError(f"--set {key}: {part!r} is not a config section of {name}")
-            node = node[part]
-        try:
-            node[parts[-1]] = yaml.safe_load(val)
-        except yaml.YAMLError as e:
-            problem = " ".join(str(getattr(e, "problem", None) or e).split())
-            raise ConfigError(f"--set {item}: the value is not plain YAML ({problem}); fix: write a number, "
-                              "true/false, a string or a [list]") from None
-    config = from_dict(cls.Config, cfg, where=f"{name} config")
-    assert dataclasses.is_dataclass(config)
-    src = cls.resolve_source(source) if hasattr(cls, "resolve_source") else source
-    return cls(config, src)
 
 
 def run(args) -> int:

@@ -23,13 +23,13 @@ def register(sub):
 
 def run(args) -> int:
     from benchkit.config import load_pipeline
-    from benchkit.degrade import DegradeProducer
+    from benchkit.builders.generator_producer import GeneratorProducer
     from benchkit.runner import run_producer
 
     name, gen, _ = load_pipeline(args.pipeline)
     from benchkit.embedded import resolve_source
 
-    producer = DegradeProducer(name, gen, resolve_source(args.input_dir))
+    producer = GeneratorProducer(name, gen, resolve_source(args.input_dir))
     summary = run_producer(producer, args.out_dir, seed=args.seed, workers=args.workers, limit=args.limit,
                            progress=not args.no_progress,
                            verify=args.verify)

@@ -186,7 +186,7 @@ def build_dataset(ds: DatasetSpec, out: Path, workers: int = 1, progress: bool =
         return False
     if ds.kind == "pipeline":
         from benchkit.config import load_pipeline
-        from benchkit.degrade import DegradeProducer
+        from benchkit.builders.generator_producer import DegradeProducer
         from benchkit.embedded import resolve_source
         from benchkit.runner import run_producer
 

@@ -17,6 +17,12 @@ DEFAULT_ROOT = "~/.cache/benchkit/weights"
 NIQE_FILE = "hub/pyiqa/niqe_modelparameters.mat"
 NIQE_SOURCE = "basicsr==1.4.2"  # ships basicsr/metrics/niqe_pris_params.npz (LIVE model)
 NIQE_MEMBER = "basicsr/metrics/niqe_pris_params.npz"
+#: sha256 of ``basicsr/metrics/niqe_pris_params.npz`` inside basicsr 1.4.2 (wheel and sdist carry the same file)
+NIQE_MEMBER_SHA256 = "2a7c182a68c9e7f1b2e2e5ec723279d6f65d912b6fcaf37eb2bf03d7367c4296"
+#: sha256 of the .mat :func:`provision_niqe` writes (fixed header text, so the bytes do not depend on the date)
+NIQE_SHA256 = "b8ab1f5eadc96dc0deaed369da3c019da0d5466cfbfb703b486311dc9c073a29"
+#: the .mat header text (MAT 5 keeps 116 bytes of free text; scipy puts the creation time there)
+NIQE_MAT_HEADER = b"MATLAB 5.0 MAT-file, written by benchkit from basicsr==1.4.2 basicsr/metrics/niqe_pris_params.npz"
 
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{6,64})\.[A-Za-z0-9]+$")
 _hash_cache: dict[tuple, str] = {}
@@ -115,8 +121,16 @@ def check_file(root, rel: str, verify: bool = True) -> tuple[str, str]:
         return "invalid", f"{path} is empty; replace it (source: {source_hint(rel)})"
     if rel == NIQE_FILE:
         problem = niqe_mat_problem(path)
-        return ("invalid", f"{path}: {problem}; re-run `benchkit weights provision niqe`") if problem \
-            else ("ok", "LIVE NIQE parameters, shapes 1x36 / 36x36")
+        if problem:
+            return "invalid", f"{path}: {problem}; re-run `benchkit weights provision niqe`"
+        if not verify:
+            return "unverified", "LIVE NIQE parameters, shapes 1x36 / 36x36 (sha256 check disabled)"
+        got = file_sha256(path)
+        if got != NIQE_SHA256:
+            return "bad_checksum", (f"{path}: sha256 {got[:16]}... is not the pinned {NIQE_SHA256[:16]}... of the "
+                                    f"LIVE parameters from {NIQE_SOURCE}; re-run `benchkit weights provision niqe` "
+                                    f"(it rewrites the file)")
+        return "ok", f"LIVE NIQE parameters, sha256 {NIQE_SHA256[:8]}... verified"
     want = expected_sha256(rel)
     if want is None:
         return "unverified", "present (no published hash to check; loaded as plain tensors only, never unpickled)"
@@ -179,13 +193,27 @@ def weights_report(weights_root=None) -> list[dict]:
     return rows
 
 
+def niqe_mat_bytes(mu, cov) -> bytes:
+    """pyiqa's NIQE .mat (keys mu_prisparam / cov_prisparam) with a fixed header text: same bytes every run."""
+    import io
+
+    import scipy.io
+
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, {"mu_prisparam": mu, "cov_prisparam": cov})
+    data = buf.getvalue()
+    return NIQE_MAT_HEADER.ljust(116, b" ") + data[116:]
+
+
 def provision_niqe(weights_root=None, source: str = NIQE_SOURCE) -> Path:
     """Fetch the LIVE NIQE pristine parameters from the registry and write pyiqa's .mat.
 
-    Runs ``pip download --no-deps <source>`` into a temporary folder, reads
-    ``basicsr/metrics/niqe_pris_params.npz`` (mu_pris_param 1x36, cov_pris_param 36x36)
-    from the wheel or sdist, and atomically writes ``hub/pyiqa/niqe_modelparameters.mat``
-    (keys mu_prisparam / cov_prisparam) under the weights root. Returns the path.
+    Runs ``pip download --no-deps <source>`` (one file, the basicsr 1.4.2 wheel or sdist, about
+    0.2 MB, from the configured package index) into a temporary folder, reads
+    ``basicsr/metrics/niqe_pris_params.npz`` (mu_pris_param 1x36, cov_pris_param 36x36; its sha256
+    must be :data:`NIQE_MEMBER_SHA256`), and atomically writes ``hub/pyiqa/niqe_modelparameters.mat``
+    (keys mu_prisparam / cov_prisparam; sha256 must be :data:`NIQE_SHA256`) under the weights root.
+    A mismatch is refused with an error and nothing is written. Returns the path.
     """
     import io
     import subprocess
@@ -195,10 +223,9 @@ def provision_niqe(weights_root=None, source: str = NIQE_SOURCE) -> Path:
     import zipfile
 
     import numpy as np
-    import scipy.io
 
     from benchkit.errors import BenchkitError
-    from benchkit.fsio import atomic_write_bytes
+    from benchkit.fsio import atomic_write_bytes, sha256_bytes
 
     root = globals()["weights_root"](weights_root)
     with tempfile.TemporaryDirectory(prefix="benchkit-niqe-") as tmp:
@@ -227,15 +254,23 @@ def provision_niqe(weights_root=None, source: str = NIQE_SOURCE) -> Path:
                 break
         if data is None:
             raise BenchkitError(f"{NIQE_MEMBER} not found in {[f.name for f in files]}")
-    with np.load(io.BytesIO(data)) as npz:
+    got = sha256_bytes(data)
+    if source == NIQE_SOURCE and got != NIQE_MEMBER_SHA256:
+        raise BenchkitError(f"{NIQE_MEMBER} from {source} has sha256 {got[:16]}..., not the pinned "
+                            f"{NIQE_MEMBER_SHA256[:16]}...: the package index served a different file; refusing "
+                            f"to use it (check the index configured for pip)")
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         mu = np.asarray(npz["mu_pris_param"], dtype=np.float64)
         cov = np.asarray(npz["cov_pris_param"], dtype=np.float64)
     if mu.shape != (1, 36) or cov.shape != (36, 36):
         raise BenchkitError(f"unexpected NIQE parameter shapes mu {mu.shape}, cov {cov.shape} in {source}")
-    buf = io.BytesIO()
-    scipy.io.savemat(buf, {"mu_prisparam": mu, "cov_prisparam": cov})
+    mat = niqe_mat_bytes(mu, cov)
+    got = sha256_bytes(mat)
+    if source == NIQE_SOURCE and got != NIQE_SHA256:
+        raise BenchkitError(f"the NIQE .mat written from {source} has sha256 {got[:16]}..., not the pinned "
+                            f"{NIQE_SHA256[:16]}... (a different scipy .mat writer?); refusing to write it")
     dest = root / NIQE_FILE
-    atomic_write_bytes(dest, buf.getvalue())
+    atomic_write_bytes(dest, mat)
     problem = niqe_mat_problem(dest)
     if problem:
         raise BenchkitError(f"written {dest} fails verification: {problem}")

@@ -63,6 +63,7 @@ class MotionBlurGenerator(Generator):
     name = "motion_blur"
     version = "1"
     Config = MotionBlurConfig
+    roles = {"lq": "input", "gt": "target", "psf": "aux"}
 
     def sample(self, rng, ctx: SampleContext) -> MotionBlurParams:
         from benchkit.generators.motion.trajectory import sample_trajectory
@@ -72,7 +73,7 @@ class MotionBlurGenerator(Generator):
         exposure = float(choices[int(rng.integers(len(choices)))])
         return MotionBlurParams(traj, exposure)
 
-    def apply(self, img, params: MotionBlurParams) -> dict:
+    def apply(self, img, params: MotionBlurParams, ctx: SampleContext | None = None) -> dict:
         from benchkit.generators.motion.fftblur import fft_blur
         from benchkit.images import to_uint8
 

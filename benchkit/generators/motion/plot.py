@@ -36,10 +36,11 @@ def make_figure(out_path="docs/motion_blur_examples.png", seed: int = 0, n: int 
     gen = MotionBlurGenerator()
     fig, axes = plt.subplots(4, n, figsize=(3.2 * n, 13))
     for i, img in enumerate(imgs):
-        params = gen.sample(rng_for(seed, f"example{i}", "params"), SampleContext(f"example{i}", *img.shape[:2]))
+        ctx = SampleContext(f"example{i}", *img.shape[:2])
+        params = gen.sample(rng_for(seed, f"example{i}", "params"), ctx)
         x = generate_trajectory(params.trajectory)
         psf = psf_for(params, gen.config.psf)
-        lq = gen.apply(img, params)["lq"]
+        lq = gen.apply(img, params, ctx)["lq"]
         ax = axes[0, i]
         m = int(np.ceil(params.exposure * (x.size - 1))) + 1  # samples inside the exposure
         ax.plot(x.real, x.imag, color="0.85", lw=1, label="full path")

@@ -83,7 +83,7 @@ class RealESRGANGenerator(Generator):
         c = self.config
         return ops.usm_sharpen(img, c.usm_weight, c.usm_radius, c.usm_threshold) if c.usm else img
 
-    def apply(self, img, params: RealESRGANParams) -> dict:
+    def apply(self, img, params: RealESRGANParams, ctx: SampleContext | None = None) -> dict:
         """``img``: float32 RGB HxWx3 in [0, 1] -> {"lq": uint8 (H//s)x(W//s)x3, "gt": uint8 (H//s*s)x(W//s*s)x3}."""
         gt = self.target(img)
         lq = degrade(gt, params)
