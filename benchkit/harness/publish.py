@@ -35,8 +35,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FLOAT_FMT = "{:.4f}"
-UP, DOWN = "\u2191", "\u2193"
+from benchkit.harness.tables import DOWN, FLOAT_FMT, UP, _fmt, _ranks  # noqa: F401
+
 TIE = "\u2248"  # not significantly different from the best of the column
 FIXED = ["method", "oracle", "steps", "seconds_per_image"]
 NA_TEXT = "n/a"
@@ -65,14 +65,6 @@ class Published:
         if self.html:
             lines.append(f"  {self.html} (open in a browser)")
         return "\n".join(lines)
-
-
-def _fmt(v) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return ""
-    if isinstance(v, float):
-        return FLOAT_FMT.format(v)
-    return str(v)
 
 
 def leaderboard_rows(results: dict, dataset: str) -> tuple[list, list, list]:
@@ -127,13 +119,6 @@ def write_csv(path: Path, cols, rows) -> None:
     for r in rows:
         w.writerow([_fmt(r.get(c)) for c in cols])
     atomic_write_text(path, buf.getvalue())
-
-
-def _ranks(rows, col, higher_is_better) -> tuple:
-    """(best value, second-best value) of a column by its direction (distinct values; None if absent)."""
-    vals = sorted({round(r[col], 4) for r in rows if isinstance(r.get(col), (int, float))},
-                  reverse=higher_is_better)
-    return (vals[0] if vals else None, vals[1] if len(vals) > 1 else None)
 
 
 def markdown(results, dataset, cols, rows, present) -> str:

@@ -77,7 +77,7 @@ class _Writer:
 
 
 def _fmt(v) -> str:
-    from benchkit.harness.publish import _fmt as f
+    from benchkit.harness.tables import _fmt as f
 
     return f(v)
 
@@ -101,7 +101,7 @@ def _tail(depth: int) -> str:
 
 
 def table_html(results: dict, dataset: str, cols: list, rows: list, stats: dict) -> str:
-    from benchkit.harness.publish import DOWN, UP, _ranks
+    from benchkit.harness.tables import DOWN, UP, _ranks
 
     info = results["metrics"]
     metric_cols = [c for c in cols if c not in ("method", "oracle", "steps", "seconds_per_image", "n_images",
