@@ -9,6 +9,8 @@ Filter (every rejection is recorded with its stage and reason in ``rejections.js
 the funnel; real errors stay in ``failures.jsonl``):
 
 1. short side < ``min_short_side`` (1000 px) -> ``short_side``; resize so min(H, W) = ``crop_size``
+   (large JPEGs are decoded at 1/2, 1/4 or 1/8 straight from the DCT first, keeping the short side >=
+   ``crop_size``; ``jpeg_reduced_decode``, recorded as ``meta.crop.decode_reduction``)
    (1024; INTER_AREA down, INTER_CUBIC up); the face detector runs on that resized image and must find
    a face (``no_face``); the largest face is kept; a ``crop_size`` square is cut along the long side,
    centred on the face box and clamped to the image, and must hold the whole box (``face_not_in_crop``);
@@ -74,6 +76,7 @@ class InSceneConfig:
     arcface_file: str | None = None  # ArcFace ONNX (weights-root relative or absolute) for reference similarity
     min_reference_similarity: float | None = None  # e.g. 0.55 (Face2Scene synthetic split)
     degradation: Literal["realesrgan_x1", "f2s_d1", "f2s_d2", "f2s_d3", "f2s_d4", "none"] = "realesrgan_x1"
+    jpeg_reduced_decode: bool = True  # decode large JPEGs at 1/2, 1/4 or 1/8 in the DCT (short side stays >= crop)
 
     def __post_init__(self):
         if self.crop_size < 16 or self.min_short_side < 1:
@@ -129,14 +132,29 @@ def laplacian_variance(rgb8) -> float:
     return float(cv2.Laplacian(gray, cv2.CV_64F).var())
 
 
-def decode_rgb8(data: bytes, path):
-    """8-bit RGB decode (EXIF orientation applied); BadInputError naming the file when it cannot be decoded."""
+def jpeg_reduction(data: bytes, short_side: int, crop_size: int) -> int:
+    """1, 2, 4 or 8: the largest libjpeg DCT-domain reduction keeping the short side >= ``crop_size`` (JPEG
+    files only; 1 for anything else)."""
+    if data[:3] != b"\xff\xd8\xff":
+        return 1
+    r = 1
+    while r < 8 and short_side // (2 * r) >= crop_size:
+        r *= 2
+    return r
+
+
+def decode_rgb8(data: bytes, path, reduction: int = 1):
+    """8-bit RGB decode (EXIF orientation applied), JPEGs optionally at 1/``reduction`` size straight from the
+    DCT (libjpeg scaled IDCT: far cheaper than a full decode + resize); BadInputError naming the file when it
+    cannot be decoded."""
     import cv2
     import numpy as np
 
     if not data:
         raise BadInputError(path, "file is empty (0 bytes)", "re-copy the image or delete it from the gallery")
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    flag = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+            8: cv2.IMREAD_REDUCED_COLOR_8}[int(reduction)]
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if bgr is None:
         raise BadInputError(path, "cannot decode image (corrupt, truncated or not an image)",
                             "re-export the image or remove it from the gallery")
@@ -338,7 +356,8 @@ class InSceneBuilder(DatasetBuilder):
 
         return resized, np.ascontiguousarray(resized[y0: y0 + c, x0: x0 + c])
 
-    def filter_image(self, img, path, identity: str, timings: dict | None = None):
+    def filter_image(self, img, path, identity: str, timings: dict | None = None, resolution=None,
+                     reduction: int = 1):
         """Stages 1 (face, crop) to 3 (+ identity) on a decoded uint8 RGB image. Returns (crop, meta) or raises
         :class:`_Reject`. ``timings`` (optional) accumulates seconds per step (for ``benchkit bench inscene``)."""
         import time
@@ -355,6 +374,8 @@ class InSceneBuilder(DatasetBuilder):
         h, w = img.shape[:2]
         t0 = t()
         resized, _ = self._geometry(img)
+        if resolution is not None:
+            h, w = resolution
         lap("resize", t0)
         t0 = t()
         det = self.detector()
@@ -406,7 +427,7 @@ class InSceneBuilder(DatasetBuilder):
         d = det.describe()
         meta = {"identity": identity, "resolution": [int(h), int(w)], "size": [csz, csz],
                 "crop": {"scale": _r(rh / h if h <= w else rw / w, 6), "resized": [int(rh), int(rw)],
-                         "y0": int(y0), "x0": int(x0)},
+                         "y0": int(y0), "x0": int(x0), "decode_reduction": int(reduction)},
                 "face_box": [_r(v, 2) for v in box], "face_score": _r(face.score), "n_faces": len(faces),
                 "landmarks": [[_r(x, 2), _r(y, 2)] for x, y in np.asarray(lm, dtype=np.float64)],
                 "face_fraction": _r(frac, 6), "laplacian_var": _r(lv, 3),
@@ -459,8 +480,9 @@ class InSceneBuilder(DatasetBuilder):
             if min(h, w) < self.config.min_short_side:
                 raise _Reject("1", "short_side", f"short side {min(h, w)} px < {self.config.min_short_side}",
                               "none: filtered out by min_short_side")
-            img = decode_rgb8(data, path)
-            crop, meta = self.filter_image(img, path, job.payload["identity"])
+            red = jpeg_reduction(data, min(h, w), self.config.crop_size) if self.config.jpeg_reduced_decode else 1
+            img = decode_rgb8(data, path, red)
+            crop, meta = self.filter_image(img, path, job.payload["identity"], resolution=(h, w), reduction=red)
         except _Reject as r:
             return [SampleFailure(job.key, str(self.source / job.payload["path"]), str(r), r.fix)]
         fields = {"sources": [{"path": job.payload["path"], "sha256": sha}], "meta": meta}
@@ -487,7 +509,8 @@ class InSceneBuilder(DatasetBuilder):
             raise BenchkitError(f"{path}: source changed since the build (sha256 {sha[:12]} != recorded "
                                 f"{record['sources'][0]['sha256'][:12]})")
         c = record["meta"]["crop"]
-        _, crop = self._geometry(decode_rgb8(data, path), (c["y0"], c["x0"]), c["resized"])
+        img = decode_rgb8(data, path, c.get("decode_reduction", 1))
+        _, crop = self._geometry(img, (c["y0"], c["x0"]), c["resized"])
         outs = {"gt": crop}
         gen = self.generator()
         if gen is not None:
@@ -537,6 +560,9 @@ class InSceneBuilder(DatasetBuilder):
         spec["rejections"] = dict(sorted(reasons.items()))
         spec["n_failed"] = len(errors)
         spec["n_rejected"] = len(rejections)
+        if not errors and not spec.get("complete"):  # rejected images are done too: complete = nothing left to try
+            built = set(mf.read_manifest(out_dir))
+            spec["complete"] = {j.key for j in self.jobs()} <= built | {r["key"] for r in rejections}
         mf.write_spec(out_dir, spec)
         summary.failures = errors
         summary.failed = len(errors)

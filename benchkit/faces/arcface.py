@@ -48,31 +48,25 @@ def _fields(buf, start=0, end=None):
 
 def first_node_names(path, limit: int = 8) -> list[tuple[str, str]]:
     """(name, op_type) of the first ``limit`` nodes of an ONNX model's graph (ModelProto.graph = 7,
-    GraphProto.node = 1, NodeProto.name = 3, op_type = 4). Reads the file through mmap."""
-    import mmap
-
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        buf = memoryview(mm)
-        try:
-            out = []
-            for num, wt, val in _fields(buf):
-                if num != 7 or wt != 2:
-                    continue
-                for gnum, gwt, node in _fields(val):
-                    if gnum != 1 or gwt != 2:
-                        continue
-                    name = op = ""
-                    for nnum, nwt, v in _fields(node):
-                        if nnum == 3 and nwt == 2:
-                            name = bytes(v).decode("utf-8", "replace")
-                        elif nnum == 4 and nwt == 2:
-                            op = bytes(v).decode("utf-8", "replace")
-                    out.append((name, op))
-                    if len(out) >= limit:
-                        return out
-            return out
-        finally:
-            buf.release()
+    GraphProto.node = 1, NodeProto.name = 3, op_type = 4)."""
+    buf = memoryview(Path(path).read_bytes())
+    out = []
+    for num, wt, val in _fields(buf):
+        if num != 7 or wt != 2:
+            continue
+        for gnum, gwt, node in _fields(val):
+            if gnum != 1 or gwt != 2:
+                continue
+            name = op = ""
+            for nnum, nwt, v in _fields(node):
+                if nnum == 3 and nwt == 2:
+                    name = bytes(v).decode("utf-8", "replace")
+                elif nnum == 4 and nwt == 2:
+                    op = bytes(v).decode("utf-8", "replace")
+            out.append((name, op))
+            if len(out) >= limit:
+                return out
+    return out
 
 
 def auto_normalization(path) -> tuple[float, float]:
