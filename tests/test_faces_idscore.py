@@ -238,3 +238,38 @@ def test_mediapipe_five_points_on_wheel_photos():
         assert np.all((lm[:, 0] > x0 - 10) & (lm[:, 0] < x1 + 10) & (lm[:, 1] > y0 - 10) & (lm[:, 1] < y1 + 10))
         assert lm[0, 0] < lm[1, 0] and lm[3, 0] < lm[4, 0] and lm[0, 1] < lm[3, 1]  # eyes above mouth, order
     assert det.detect(_photo("coffee")) == []
+
+
+@pytest.mark.slow
+def test_yolov8_face_onnx_path(tmp_path, monkeypatch):
+    """The paper's detector path: a YOLOv8-pose model with five keypoints (random weights, built from the
+    ultralytics yaml, exported to ONNX here) loads without unpickling and yields boxes + five landmarks."""
+    import os
+    import shutil
+
+    import matplotlib
+    import yaml
+
+    cfg_dir = tmp_path / "ycfg"
+    (cfg_dir / "Ultralytics").mkdir(parents=True)
+    shutil.copy(os.path.join(matplotlib.get_data_path(), "fonts/ttf/DejaVuSans.ttf"), cfg_dir / "Ultralytics/Arial.ttf")
+    monkeypatch.setenv("YOLO_CONFIG_DIR", str(cfg_dir))
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)  # ultralytics writes the export next to the yaml-built model (cwd)
+    import ultralytics
+    from ultralytics import YOLO
+
+    from benchkit.faces.detect import make_detector
+
+    d = yaml.safe_load(open(os.path.join(os.path.dirname(ultralytics.__file__), "cfg/models/v8/yolov8-pose.yaml")))
+    d.update(kpt_shape=[5, 3], nc=1, scale="n")
+    (tmp_path / "yolov8n-face.yaml").write_text(yaml.safe_dump(d))
+    torch.manual_seed(0)
+    onnx_path = YOLO(str(tmp_path / "yolov8n-face.yaml"), task="pose").export(format="onnx", imgsz=160,
+                                                                              simplify=False)
+    det = make_detector("yolov8-face", weights=str((tmp_path / onnx_path).resolve()), min_confidence=1e-4)
+    desc = det.describe()
+    assert desc["name"] == "yolov8-face" and len(desc["sha256"]) == 64
+    faces = det.detect(_photo("astronaut"))
+    assert faces and all(f.landmarks is not None and f.landmarks.shape == (5, 2) for f in faces)
+    assert faces[0].area >= faces[-1].area

@@ -10,8 +10,8 @@ import pytest
 
 from benchkit.builders.inscene import InSceneBuilder, InSceneConfig, parse_rejection
 from benchkit.errors import MissingSourceError, UnavailableError
-from benchkit.runner import Job, Sample, SampleFailure
-from tests.conftest import run_cli
+from benchkit.runner import Sample, SampleFailure
+from conftest import run_cli
 
 SMALL = dict(min_short_side=300, crop_size=256, iqa_filter=False, degradation="none")
 
@@ -200,7 +200,8 @@ def test_embedded_build_offline_funnel_replay(tmp_path, cli_env):
     spec = json.loads((out / "spec.json").read_text())
     assert spec["roles"] == {"gt": "target", "lq": "input"}
     assert spec["builder"]["config"]["iqa_filter"] is False and spec["inscene"]["iqa_filter"]["enabled"] is False
-    assert spec["inscene"]["detector"]["name"] == "mediapipe" and spec["inscene"]["degradation"]["name"] == "realesrgan_x1"
+    assert spec["inscene"]["detector"]["name"] == "mediapipe"
+    assert spec["inscene"]["degradation"]["name"] == "realesrgan_x1"
     assert "landmarks" in spec["metadata"] and spec["complete"] is True and spec["n_failed"] == 0
     f = spec["funnel"]
     assert f["images"] == 7 and f["after_stage_1"] == 4 and f["after_stage_2"] == 3 and f["built"] == 3

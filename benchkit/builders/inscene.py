@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Literal
 
 from benchkit.builders.base import DatasetBuilder
-from benchkit.errors import BadInputError, BenchkitError, ConfigError, MissingSourceError
+from benchkit.errors import BadInputError, BenchkitError, MissingSourceError
 from benchkit.runner import Job, Sample, SampleFailure
 
 DEGRADATIONS = ("realesrgan_x1", "f2s_d1", "f2s_d2", "f2s_d3", "f2s_d4", "none")

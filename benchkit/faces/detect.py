@@ -154,7 +154,7 @@ class YoloFaces:
 
     name = "yolov8-face"
 
-    def __init__(self, path, min_confidence: float = 0.5, imgsz: int = 640, trust_checkpoint: bool = False):
+    def __init__(self, path, min_confidence: float = 0.5, imgsz: int | None = None, trust_checkpoint: bool = False):
         path = Path(path)
         if not path.is_file():
             raise UnavailableError(missing_yolo_message(path))
@@ -177,9 +177,9 @@ class YoloFaces:
         self.path = path
         self.models = {path.name: file_sha256(path)}
         self.min_confidence = float(min_confidence)
-        self.imgsz = int(imgsz)
+        self.imgsz = imgsz  # None: the export's own input size (ONNX) / 640
         try:
-            self._model = YOLO(str(path), task="pose" if "pose" in path.name else None)
+            self._model = YOLO(str(path))  # task (detect / pose) from the export metadata
         except Exception as e:  # ultralytics raises many types for bad files
             raise BadInputError(path, f"ultralytics cannot load it ({type(e).__name__}: {e})",
                                 "place a YOLOv8-face model exported by ultralytics") from e
@@ -195,8 +195,9 @@ class YoloFaces:
 
         img = _check_rgb8(img)
         with self._lock:
+            kw = {"imgsz": self.imgsz} if self.imgsz else {}
             res = self._model.predict(source=[np.ascontiguousarray(img[..., ::-1])], conf=self.min_confidence,
-                                      imgsz=self.imgsz, verbose=False)[0]
+                                      verbose=False, **kw)[0]
         boxes = res.boxes.xyxy.cpu().numpy() if res.boxes is not None else np.zeros((0, 4))
         scores = res.boxes.conf.cpu().numpy() if res.boxes is not None else np.zeros(0)
         kpts = None
