@@ -31,6 +31,7 @@ BUILDERS: dict[str, str] = {
     "blur-synth": "benchkit.builders.blur_synth:BlurSynthBuilder",
     "gopro-enlarged": "benchkit.builders.gopro:GoProEnlargedBuilder",
     "gopro-test": "benchkit.builders.gopro:GoProTestBuilder",
+    "inscene": "benchkit.builders.inscene:InSceneBuilder",
 }
 
 # Metrics (``--metrics a,b``); see benchkit/metrics/catalog.py for metadata.
@@ -55,6 +56,7 @@ METRICS: dict[str, str] = {
     "arniqa": "benchkit.metrics.pyiqa_backend:PyiqaMetric",
     "qalign": "benchkit.metrics.pyiqa_backend:PyiqaMetric",
     "msswd": "benchkit.metrics.msswd:MSSWD",
+    "idscore": "benchkit.metrics.idscore:IDScore",
 }
 
 # Restoration methods (``--methods a,b`` / ``all``).
@@ -86,6 +88,7 @@ BENCHES: dict[str, str] = {
     "harness": "benchkit.bench.harness:run",
     "degrade": "benchkit.bench.degrade:run",
     "resume": "benchkit.bench.resume:run",
+    "inscene": "benchkit.bench.inscene:run",
 }
 
 # CLI sub-commands: name -> "module:register" where register(subparsers) adds the parser.

@@ -12,7 +12,7 @@ from benchkit.registry import METRICS
 
 IN_SCOPE = {"psnr", "ssim", "psnr_rgb", "ssim_rgb", "lpips", "dists", "topiq_fr", "fid", "msswd",
             "clipiqa", "musiq", "maniqa", "niqe", "liqe", "ilniqe", "topiq_nr", "hyperiqa", "tres",
-            "arniqa", "qalign"}
+            "arniqa", "qalign", "idscore"}
 LOWER_BETTER = {"lpips", "dists", "fid", "niqe", "ilniqe", "msswd"}
 
 
@@ -28,7 +28,7 @@ def test_catalog_matches_registry_and_scope():
         if m.backend == "pyiqa":
             assert m.settings["pyiqa_name"] != "msswd"  # pyiqa's msswd is a different, learned metric
         for w in m.weights:
-            assert w.startswith(("hub/pyiqa/", "hub/checkpoints/", "hub/clip/", "huggingface/hub/models--"))
+            assert w.startswith(("hub/pyiqa/", "hub/checkpoints/", "hub/clip/", "huggingface/hub/models--", "faces/"))
     weight_free = {m.name for m in list_metrics() if not m.weights}
     assert weight_free == {"psnr", "ssim", "psnr_rgb", "ssim_rgb", "msswd"}
     assert {m.name: m.kind for m in list_metrics()}["fid"] == "dataset"

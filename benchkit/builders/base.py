@@ -133,5 +133,7 @@ def build(builder: DatasetBuilder, out_dir, seed: int = 0, workers: int = 1, lim
     summary = run_producer(builder, out_dir, seed=seed, workers=workers, backend=backend, scheduler=scheduler,
                            limit=limit, progress=progress, verify=verify)
     spec = mf.read_spec(out_dir)
+    if hasattr(builder, "finish"):  # builder-specific post-processing (e.g. inscene: rejections vs errors)
+        builder.finish(out_dir, summary, spec)
     atomic_write_text(Path(out_dir) / "README.md", builder.card(summary, spec))
     return summary

@@ -178,13 +178,23 @@ CATALOG: tuple = (
                     "distance between 11x11 Lab patch distributions on a 5-level Gaussian "
                     "pyramid, 128 fixed random projections (seeded); >= 0, lower is better. "
                     "Weight-free; not pyiqa's learned 'msswd'."),
+    MetricInfo(
+        name="idscore", kind="FR", higher_is_better=True, version="1", backend="benchkit",
+        settings={"arcface_file": "faces/w600k_r50.onnx", "normalization": "auto", "detector": "mediapipe",
+                  "detector_file": None, "min_confidence": 0.5, "alignment": "arcface-5pt-similarity-112"},
+        weights=("faces/w600k_r50.onnx",),
+        description="ArcFace identity score (Face2Scene Table 7): cosine similarity in [-1, 1] between the "
+                    "ArcFace embeddings of the output's and the target's face, both cropped with the five-point "
+                    "similarity alignment found on the target (or recorded in the sample's meta); user-provided "
+                    "ArcFace ONNX (insightface w600k_r50.onnx) run with onnxruntime; n/a when the target shows "
+                    "no face."),
 )
 
 BY_NAME = {m.name: m for m in CATALOG}
 
 # Where each metric's implementation lives ("module:Object"); mirrored in benchkit.registry.METRICS.
+_NATIVE = {"msswd": "benchkit.metrics.msswd:MSSWD", "idscore": "benchkit.metrics.idscore:IDScore"}
 TARGETS = {
-    m.name: ("benchkit.metrics.msswd:MSSWD" if m.backend == "benchkit"
-             else "benchkit.metrics.pyiqa_backend:PyiqaMetric")
+    m.name: (_NATIVE[m.name] if m.backend == "benchkit" else "benchkit.metrics.pyiqa_backend:PyiqaMetric")
     for m in CATALOG
 }
