@@ -250,6 +250,7 @@ BUILDER_SMOKE = {  # tiny settings per builder on the embedded source
     "blur-synth": ["patch_size=128", "stride=128"],
     "gopro-enlarged": [],
     "gopro-test": [],
+    "inscene": ["iqa_filter=false", "min_short_side=400", "crop_size=256"],  # embedded photos are < 1000 px
 }
 
 

@@ -5,7 +5,7 @@ Layers, one direction (docs/architecture.md)::
     0 ops          pure math (may import only benchkit.errors)
     0 foundation   errors, config, params, seeding, fsio, images, manifest, registry, runner, embedded, safety
     1 generators
-    2 builders, methods, metrics, datasets, degrade
+    2 builders, methods, metrics, datasets, degrade, faces
     3 harness
     4 commands, cli, bench, testing, __main__
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 FOUNDATION = {"errors", "config", "params", "seeding", "fsio", "images", "manifest", "registry", "runner",
               "embedded", "safety"}
-LAYER2 = {"builders", "methods", "metrics", "datasets", "degrade"}
+LAYER2 = {"builders", "methods", "metrics", "datasets", "degrade", "faces"}
 LAYER4 = {"commands", "cli", "bench", "testing", "__main__"}
 
 
