@@ -83,3 +83,19 @@ def test_niqe_file_is_pinned_by_sha256(niqe_root, tmp_path, monkeypatch):
     with pytest.raises(BenchkitError, match="not the pinned"):
         provision_niqe(tmp_path / "refused")
     assert not (tmp_path / "refused" / NIQE_FILE).exists()
+
+
+def test_niqe_file_written_by_0_1_0_still_verifies(niqe_root, tmp_path):
+    """benchkit 0.1.0 wrote the same LIVE values with scipy's own (timestamped) header: the pin is on the
+    values, so users' existing files stay valid."""
+    import scipy.io
+
+    from benchkit.metrics import weights
+
+    mat = scipy.io.loadmat(niqe_root / NIQE_FILE)
+    old = tmp_path / "old" / NIQE_FILE
+    old.parent.mkdir(parents=True)
+    scipy.io.savemat(str(old), {"mu_prisparam": mat["mu_prisparam"], "cov_prisparam": mat["cov_prisparam"]})
+    assert old.read_bytes() != (niqe_root / NIQE_FILE).read_bytes()  # other header bytes
+    assert weights.niqe_params_sha256(old) == weights.NIQE_PARAMS_SHA256
+    assert check_file(tmp_path / "old", NIQE_FILE)[0] == "ok"

@@ -21,6 +21,10 @@ NIQE_MEMBER = "basicsr/metrics/niqe_pris_params.npz"
 NIQE_MEMBER_SHA256 = "2a7c182a68c9e7f1b2e2e5ec723279d6f65d912b6fcaf37eb2bf03d7367c4296"
 #: sha256 of the .mat :func:`provision_niqe` writes (fixed header text, so the bytes do not depend on the date)
 NIQE_SHA256 = "b8ab1f5eadc96dc0deaed369da3c019da0d5466cfbfb703b486311dc9c073a29"
+# sha256 of the parameters themselves (mu 1x36 then cov 36x36, little-endian float64, C order): what
+# check_file verifies, so a .mat written by benchkit 0.1.0 (scipy's timestamped header) or any other
+# writer passes when it holds the same LIVE numbers.
+NIQE_PARAMS_SHA256 = "f6284a2b53fd40bbc960472b76ec55b67a299a0270294b804c847e99b8cc1e30"
 #: the .mat header text (MAT 5 keeps 116 bytes of free text; scipy puts the creation time there)
 NIQE_MAT_HEADER = b"MATLAB 5.0 MAT-file, written by benchkit from basicsr==1.4.2 basicsr/metrics/niqe_pris_params.npz"
 
@@ -125,12 +129,12 @@ def check_file(root, rel: str, verify: bool = True) -> tuple[str, str]:
             return "invalid", f"{path}: {problem}; re-run `benchkit weights provision niqe`"
         if not verify:
             return "unverified", "LIVE NIQE parameters, shapes 1x36 / 36x36 (sha256 check disabled)"
-        got = file_sha256(path)
-        if got != NIQE_SHA256:
-            return "bad_checksum", (f"{path}: sha256 {got[:16]}... is not the pinned {NIQE_SHA256[:16]}... of the "
-                                    f"LIVE parameters from {NIQE_SOURCE}; re-run `benchkit weights provision niqe` "
-                                    f"(it rewrites the file)")
-        return "ok", f"LIVE NIQE parameters, sha256 {NIQE_SHA256[:8]}... verified"
+        got = niqe_params_sha256(path)
+        if got != NIQE_PARAMS_SHA256:
+            return "bad_checksum", (f"{path}: its parameters hash to {got[:16]}..., not the pinned "
+                                    f"{NIQE_PARAMS_SHA256[:16]}... of the LIVE parameters from {NIQE_SOURCE}; re-run "
+                                    f"`benchkit weights provision niqe` (it rewrites the file)")
+        return "ok", f"LIVE NIQE parameters, sha256 of the values {NIQE_PARAMS_SHA256[:8]}... verified"
     want = expected_sha256(rel)
     if want is None:
         return "unverified", "present (no published hash to check; loaded as plain tensors only, never unpickled)"
@@ -142,6 +146,20 @@ def check_file(root, rel: str, verify: bool = True) -> tuple[str, str]:
                                 f"the file is corrupt or a different release; replace it "
                                 f"(source: {source_hint(rel)})")
     return "ok", f"sha256 {want[:8]}... verified"
+
+
+def niqe_params_sha256(path) -> str:
+    """sha256 of a NIQE .mat's values (mu then cov as little-endian float64, C order); scipy's loadmat
+    reads plain arrays only (no pickle)."""
+    import hashlib
+
+    import numpy as np
+    import scipy.io
+
+    mat = scipy.io.loadmat(str(path))
+    mu = np.ascontiguousarray(mat["mu_prisparam"], dtype="<f8")
+    cov = np.ascontiguousarray(mat["cov_prisparam"], dtype="<f8")
+    return hashlib.sha256(mu.tobytes() + cov.tobytes()).hexdigest()
 
 
 def niqe_mat_problem(path) -> str:
