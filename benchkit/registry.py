@@ -78,6 +78,7 @@ BENCHES: dict[str, str] = {
     "blur": "benchkit.bench.blur:run",
     "harness": "benchkit.bench.harness:run",
     "degrade": "benchkit.bench.degrade:run",
+    "adapters": "benchkit.bench.adapters:run",
 }
 
 # CLI sub-commands: name -> "module:register" where register(subparsers) adds the parser.
