@@ -48,9 +48,8 @@ def base_models_root(weights_dir=None, cli_value=None) -> Path:
         return Path(os.path.expanduser(str(value))).absolute()
     if weights_dir is not None:
         return Path(weights_dir).absolute().parent.parent / "base-models"
-    from benchkit.metrics.weights import weights_root
-
-    return weights_root() / "base-models"
+    root = os.environ.get("BENCHKIT_WEIGHTS") or "~/.cache/benchkit/weights"  # as benchkit.metrics.weights_root
+    return Path(os.path.expanduser(root)).absolute() / "base-models"
 
 
 def base_model_dir(base: str, weights_dir=None) -> Path:
