@@ -140,6 +140,7 @@ def test_evaluate_cli_restores_all_modes(tiny, cli_run):
             out = read_image(d / rec["path"])
             assert out.shape == (lq.shape[0] * 4, lq.shape[1] * 4, 3)
             assert ("seed" in rec) == name.endswith("-official")
+            assert rec.get("peak_mem_bytes") is None  # trace_memory = False: not run under tracemalloc
     summary = json.loads((run / "results.json").read_text())["summary"]
     assert {s["method"] for s in summary if s["status"] == "ok"} == set(METHODS)
 

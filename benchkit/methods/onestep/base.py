@@ -26,6 +26,7 @@ class OneStepSR(Method):
     dtypes = ("float32", "float16")
     batch_size = 1
     concurrent = False
+    trace_memory = False  # tracemalloc would slow diffusers' Python code ~1.7x and cannot see torch memory
     base: ClassVar[str] = "sd21-base"
     base_parts: ClassVar[tuple] = ("vae", "unet", "text_encoder", "tokenizer", "scheduler")
     checkpoint: ClassVar[str] = ""  # the file under <weights root>/methods/<name>/ (also in weight_files)

@@ -177,7 +177,9 @@ def write_herosr_checkpoint(base, out, rank_unet: int = 4, rank_vae: int = 4, se
     vae.add_adapter(lora_config(rank_vae, v_mods), adapter_name="vae")
     _randomize_lora(unet, gen)
     _randomize_lora(vae, gen)
-    ta = time_adaptive_module()
+    with torch.random.fork_rng(devices=[]):  # default init from ``seed``; the global generator is restored
+        torch.manual_seed(seed)
+        ta = time_adaptive_module()
     with torch.no_grad():
         for n, p in ta.named_parameters():
             p.add_(torch.randn(p.shape, generator=gen) * 0.05)
