@@ -270,3 +270,17 @@ def test_base_models_root_precedence(tmp_path, monkeypatch):
     monkeypatch.setenv(core.BASE_ENV, str(tmp_path / "env"))
     assert core.base_models_root(tmp_path / "W" / "methods" / "osediff") == tmp_path / "env"
     assert core.base_models_root(None, cli_value=str(tmp_path / "flag")) == tmp_path / "flag"
+
+
+def test_weights_status_lists_checkpoints_and_base_models(tiny, tmp_path, monkeypatch):
+    from benchkit.methods import method_weight_rows
+    from benchkit.methods.onestep import core
+
+    monkeypatch.delenv(core.BASE_ENV, raising=False)
+    rows = {(r["name"], r["file"]): r["status"] for r in method_weight_rows(tiny["weights"])}
+    assert rows[("osediff", "methods/osediff/osediff.pkl")] == "unverified"
+    assert rows[("osediff-official", "methods/osediff/osediff.pkl")] == "unverified"  # the family's folder
+    assert rows[("hero-sr", "base model sd-turbo/")] == "unverified"
+    rows = {(r["name"], r["file"]): r for r in method_weight_rows(tmp_path)}
+    r = rows[("osediff", "base model stable-diffusion-2-1-base/")]
+    assert r["status"] == "missing" and "BENCHKIT_BASE_MODELS" in r["detail"]
