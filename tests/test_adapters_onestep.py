@@ -284,3 +284,18 @@ def test_weights_status_lists_checkpoints_and_base_models(tiny, tmp_path, monkey
     rows = {(r["name"], r["file"]): r for r in method_weight_rows(tmp_path)}
     r = rows[("osediff", "base model stable-diffusion-2-1-base/")]
     assert r["status"] == "missing" and "BENCHKIT_BASE_MODELS" in r["detail"]
+
+
+def test_float16_close_to_float32(tiny):
+    lq = _lq()
+    out = {}
+    for dtype in ("float32", "float16"):
+        m = _method("osediff", tiny["weights"])
+        m.load("cpu", dtype)
+        assert m.dtype == dtype and m.model.unet.dtype.itemsize == (2 if dtype == "float16" else 4)
+        out[dtype] = m.restore([lq], [_ctx(1)], 4)[0]
+        tag = m.tag()
+        m.unload()
+        out[dtype + "tag"] = tag
+    assert out["float32tag"] != out["float16tag"]  # dtype is part of the cache identity
+    assert np.abs(out["float32"] - out["float16"]).max() < 0.05
