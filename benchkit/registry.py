@@ -68,8 +68,10 @@ METHODS: dict[str, str] = {
     "wiener": "benchkit.methods.deconv:Wiener",
     "richardson-lucy": "benchkit.methods.deconv:RichardsonLucy",
     "haodiff": "benchkit.methods.external:HAODiff",
-    "hero-sr": "benchkit.methods.external:HeroSR",
-    "osediff": "benchkit.methods.external:OSEDiff",
+    "hero-sr": "benchkit.methods.onestep.herosr:HeroSR",
+    "hero-sr-official": "benchkit.methods.onestep.herosr:HeroSROfficial",
+    "osediff": "benchkit.methods.onestep.osediff:OSEDiff",
+    "osediff-official": "benchkit.methods.onestep.osediff:OSEDiffOfficial",
     "s3diff": "benchkit.methods.external:S3Diff",
     "invsr": "benchkit.methods.external:InvSR",
     "sinsr": "benchkit.methods.external:SinSR",
@@ -89,6 +91,7 @@ BENCHES: dict[str, str] = {
     "degrade": "benchkit.bench.degrade:run",
     "resume": "benchkit.bench.resume:run",
     "inscene": "benchkit.bench.inscene:run",
+    "adapters": "benchkit.bench.adapters:run",
 }
 
 # CLI sub-commands: name -> "module:register" where register(subparsers) adds the parser.

@@ -28,6 +28,8 @@ def register(sub):
     p.add_argument("--metrics-device", default=None, help="torch device for metrics (default: --device)")
     p.add_argument("--weights-root", default=None, help="weights root (default $BENCHKIT_WEIGHTS or "
                    "~/.cache/benchkit/weights); method weights in <root>/methods/<name>/")
+    p.add_argument("--base-models", default=None, help="folder holding the diffusion base models "
+                   "(stable-diffusion-2-1-base/, sd-turbo/; default $BENCHKIT_BASE_MODELS or <weights root>/base-models)")
     p.add_argument("--verbose", action="store_true", help="print the traceback of every failure")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -41,6 +43,10 @@ def run(args) -> int:
     from benchkit.errors import ConfigError
     from benchkit.harness.evaluate import adhoc_benchmark, evaluate
 
+    if args.base_models:  # read by the one-step diffusion adapters (flag > env > default)
+        import os
+
+        os.environ["BENCHKIT_BASE_MODELS"] = os.path.abspath(os.path.expanduser(args.base_models))
     if args.dataset and args.benchmark:
         raise ConfigError("pass either --benchmark or --dataset, not both")
     bench = args.benchmark or "demo"

@@ -9,6 +9,8 @@ def register(sub):
     st = wsub.add_parser("status", help="which weight files are present / missing / failing checksum")
     st.add_argument("--weights-root", default=None,
                     help="weights root (default: $BENCHKIT_WEIGHTS or ~/.cache/benchkit/weights)")
+    st.add_argument("--base-models", default=None, help="diffusion base-models folder (default "
+                    "$BENCHKIT_BASE_MODELS or <weights root>/base-models)")
     st.add_argument("--json", action="store_true", help="print the report as JSON")
     st.add_argument("--all", action="store_true", help="also list weight-free metrics")
     st.set_defaults(func=run_status)
@@ -25,6 +27,10 @@ def run_status(args) -> int:
     from benchkit.methods import method_weight_rows
     from benchkit.metrics.weights import register_weights_provider, weights_report, weights_root
 
+    if args.base_models:  # flag > env > default, as in evaluate
+        import os
+
+        os.environ["BENCHKIT_BASE_MODELS"] = os.path.abspath(os.path.expanduser(args.base_models))
     register_weights_provider(method_weight_rows)
     from benchkit.faces.detect import face_weight_rows
 

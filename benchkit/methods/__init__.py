@@ -22,6 +22,7 @@ def method_weight_rows(root) -> list[dict]:
         m = resolve("method", name)()
         folder = Path(root) / "methods" / name
         m.setup(device="cpu", weights_dir=folder)
+        folder = Path(m.weights_dir or folder)  # mode variants (osediff-official) share their family's folder
         files = tuple(getattr(m, "weight_files", ()) or ())
         if not files:
             ok, reason = m.availability()
@@ -33,9 +34,21 @@ def method_weight_rows(root) -> list[dict]:
         for f in files:
             p = folder / f
             present &= p.is_file()
-            rows.append({"owner": f"method:{name}", "name": name, "file": f"methods/{name}/{f}", "path": str(p),
+            rows.append({"owner": f"method:{name}", "name": name, "file": f"methods/{folder.name}/{f}", "path": str(p),
                          "status": "unverified" if p.is_file() else "missing",
                          "detail": "" if p.is_file() else f"place {f} in {folder}"})
+        base_dir = getattr(m, "base_dir", None)
+        if callable(base_dir):  # one-step diffusion adapters: the local base-model folder
+            from benchkit.methods.onestep.core import missing_base_parts
+
+            b = base_dir()
+            lack = missing_base_parts(b, m.base_parts)
+            present &= not lack
+            rows.append({"owner": f"method:{name}", "name": name, "file": f"base model {b.name}/", "path": str(b),
+                         "status": "unverified" if not lack else "missing",
+                         "detail": "" if not lack else f"place a diffusers-layout folder at {b} (lacks "
+                                   f"{', '.join(lack)}; root: --base-models > $BENCHKIT_BASE_MODELS > "
+                                   "<weights root>/base-models)"})
         if present and not ok:  # files are there but the method still cannot run (e.g. adapter pending)
             rows.append({"owner": f"method:{name}", "name": name, "file": "-", "path": str(folder),
                          "status": "unavailable", "detail": reason})

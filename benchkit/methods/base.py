@@ -42,6 +42,7 @@ class Method(ABC):
     stochastic: ClassVar[bool] = False  # draws random numbers (only from context['generator'] / ['seed'])
     devices: ClassVar[tuple] = ("cpu",)  # devices it can run on; 'cuda' matches every cuda:N
     dtypes: ClassVar[tuple] = ("float32",)  # compute dtypes it supports
+    trace_memory: ClassVar[bool] = True  # harness measures the Python/numpy peak with tracemalloc (slow for torch)
     oracle: ClassVar[bool] = False  # uses ground-truth information (e.g. the recorded PSF): marked on leaderboards
 
     def __init__(self, **options):

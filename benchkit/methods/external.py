@@ -1,4 +1,6 @@
-"""The papers' models: known to benchkit, listed by ``--methods all``, but not runnable in this release.
+"""The papers' models not runnable in this release: known to benchkit, listed by ``--methods all``.
+
+(OSEDiff and Hero-SR have adapters: :mod:`benchkit.methods.onestep`.)
 
 Two kinds of entry, both with ``availability() == (False, reason)`` and a :meth:`restore`
 that raises :class:`~benchkit.errors.UnavailableError` (benchkit never fakes their outputs):
@@ -68,20 +70,6 @@ class HAODiff(PendingAdapter):
     weight_files = ("img_encoder_weights.pth", "pytorch_lora_weights.safetensors")
     base_model, code_license = SD21, "no licence file in the release (ask the authors before redistribution)"
     notes = "t=199, CFG 3.5, wavelet colour fix, latent tiles 64/overlap 5, dual prompts from a Swin image encoder"
-
-
-class HeroSR(PendingAdapter):
-    name, task, scales, steps = "hero-sr", "sr", (4,), 1
-    weight_files = ("hero_sr_model.pkl",)
-    base_model, code_license = SDTURBO, "MIT"
-    notes = "adain colour fix, tiles 96/32, timestep by argmax instead of gumbel-softmax sampling"
-
-
-class OSEDiff(PendingAdapter):
-    name, task, scales, steps = "osediff", "sr", (4,), 1
-    weight_files = ("osediff.pkl",)
-    base_model, code_license = SD21 + " + RAM/DAPE tagger", "Apache-2.0"
-    notes = "t=999, adain colour fix (face variant: x1, no fix)"
 
 
 class S3Diff(PendingAdapter):
