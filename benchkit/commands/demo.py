@@ -68,11 +68,11 @@ def run(args) -> int:
                    weights_root=args.weights_root, progress=not args.no_progress)
     print(res.report())
     print("[4/4] leaderboards ...", flush=True)
-    pub = publish(args.out, out_dir=args.leaderboards)
+    pub = publish(args.out, out_dir=args.leaderboards, html=True)
     for csv_path in pub.csvs:
         print(f"\n{csv_path}:")
         print(Path(csv_path).read_text().rstrip())
-    print(f"\nmarkdown + plots + meta.json in {pub.out_dir}")
+    print(f"\nmarkdown + plots + meta.json in {pub.out_dir}; browsable report: {pub.out_dir / 'html' / 'index.html'}")
     print("leaderboard CSVs:")
     for csv_path in pub.csvs:
         print(f"  {csv_path}")

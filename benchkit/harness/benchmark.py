@@ -214,8 +214,13 @@ def open_dataset(ds: DatasetSpec, run_dir: Path, bench_dir: Path, workers: int =
     from benchkit.datasets.open import open_built, open_path
 
     if ds.kind == "folder":
-        d = Path(ds.path)
-        d = d if d.is_absolute() else (bench_dir / d)
+        if ds.path == "embedded":  # the built-in photos as an input-only dataset (no targets)
+            from benchkit.embedded import resolve_source
+
+            d = Path(resolve_source("embedded"))
+        else:
+            d = Path(ds.path)
+            d = d if d.is_absolute() else (bench_dir / d)
         return open_path(d, ds.name, limit=ds.limit, scale=ds.scale)
     d = Path(run_dir) / "datasets" / ds.name
     built = build_dataset(ds, d, workers=workers, progress=progress)

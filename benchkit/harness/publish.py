@@ -87,7 +87,7 @@ def leaderboard_rows(results: dict, dataset: str) -> tuple[list, list, list]:
                     for m in present})
         row.update(n_images=s["n_scored"], n_failed=nfail.get(s["method"], 0))
         rows.append(row)
-    prim = results.get("primary_metric")
+    prim = _order_metric(results, rows, present)  # n/a here (e.g. PSNR without targets): first metric with values
     hib = results["metrics"].get(prim, {}).get("higher_is_better", True)
 
     total = results["datasets"].get(dataset, {}).get("n_samples", 0) + len(
@@ -121,6 +121,14 @@ def write_csv(path: Path, cols, rows) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
+def _order_metric(results, rows, present) -> str:
+    """The primary metric, or the first metric with values where it is n/a on this dataset."""
+    prim = results.get("primary_metric")
+    if any(isinstance(r.get(prim), (int, float)) for r in rows):
+        return prim
+    return next((m for m in present if any(isinstance(r.get(m), (int, float)) for r in rows)), prim)
+
+
 def markdown(results, dataset, cols, rows, present) -> str:
     info = results["metrics"]
     direction = {m: info[m].get("higher_is_better", True) if m in info else True for m in present}
@@ -139,7 +147,7 @@ def markdown(results, dataset, cols, rows, present) -> str:
              f"benchkit {results['benchkit_version']}"
              + (f" at git `{results['git_sha']}`. " if results.get("git_sha") else " (installed copy, no git sha). ")
              + "Best per column in **bold**, second best <u>underlined</u>; rows ordered by "
-             f"{results.get('primary_metric')}.", "",
+             f"{_order_metric(results, rows, present)}.", "",
              "| " + " | ".join(head[c] for c in cols) + " |",
              "|" + "|".join("---" if c == "method" else "---:" for c in cols) + "|"]
     for r in rows:
