@@ -23,12 +23,10 @@ def register(sub):
 
 def run(args) -> int:
     import json
-
-    from benchkit.registry import resolve
-
     from datetime import datetime, timezone
 
     from benchkit.bench._clock import Clock, machine
+    from benchkit.registry import resolve
 
     fn = resolve("bench", args.name)
     with Clock() as clock:
