@@ -199,16 +199,57 @@ def jpeg_t(x: torch.Tensor, quality: int, backend: str = "cv2") -> torch.Tensor:
 # ----------------------------------------------------------------------------- pipeline
 
 
+IMPLS = ("auto", "torch", "host")
+
+
 def apply_batch(imgs: torch.Tensor, params_list: list, config: RealESRGANConfig | None = None,
-                jpeg_backend: str = "cv2", return_gt: bool = False):
+                jpeg_backend: str = "cv2", return_gt: bool = False, impl: str = "auto"):
     """Degrade a batch ``imgs`` [B, 3, H, W] float in [0, 1] (CPU or CUDA) with per-sample Params.
 
     Returns the LQ batch [B, 3, H // scale, W // scale] quantised to 8-bit levels (k / 255), or
     ``(lq, gt)`` with ``return_gt`` (gt: the target cropped to multiples of scale, USM-sharpened, quantised).
+
+    ``impl``: ``"torch"`` = the batched torch kernels on the tensors' device; ``"host"`` = the CPU path
+    (numpy/OpenCV ``ops``, per sample) on host copies, results stacked back into tensors (pixels identical
+    to ``RealESRGANGenerator.apply``; ``jpeg_backend`` ignored); ``"auto"`` = ``host`` for CPU tensors,
+    ``torch`` otherwise. On a CPU the batched kernels do more work than OpenCV's (dense grouped
+    convolutions, dense area-resize matrices, extra device <-> host hops for noise and JPEG): measured
+    4-5x the CPU time per image of the numpy path at 512 px (``benchkit bench degrade``), so batching
+    pays only on an accelerator.
     """
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    if impl == "host" or (impl == "auto" and imgs.device.type == "cpu"):
+        return _apply_host(imgs, params_list, config, return_gt)
     # TF32 convolutions (cuDNN's default on Ampere+) would round to 10-bit mantissas: keep float32.
     with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False):
         return _apply_batch(imgs, params_list, config, jpeg_backend, return_gt)
+
+
+def _apply_host(imgs, params_list, config, return_gt):
+    """The CPU path per sample (``ops``; the same steps as ``RealESRGANGenerator.apply``) on host arrays."""
+    from .pipeline import degrade, mod_crop
+
+    cfg = config or RealESRGANConfig()
+    ps = list(params_list)
+    if imgs.ndim != 4 or imgs.shape[1] != 3 or len(ps) != imgs.shape[0]:
+        raise ValueError(f"expected imgs [B, 3, H, W] and B params, got {tuple(imgs.shape)} and {len(ps)}")
+    host = imgs.detach().to("cpu", torch.float32).permute(0, 2, 3, 1).numpy()  # [B, H, W, 3] view when possible
+    lqs, gts = [], []
+    for img, p in zip(host, ps):
+        gt = np.ascontiguousarray(mod_crop(img, cfg.scale), dtype=np.float32)
+        if cfg.usm:
+            gt = ops.usm_sharpen(gt, cfg.usm_weight, cfg.usm_radius, cfg.usm_threshold)
+        lqs.append(ops.to_levels(degrade(gt, p)))
+        if return_gt:
+            gts.append(ops.to_levels(gt))
+
+    def stack(arrs):
+        t = torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).to(torch.float32)
+        return (t / 255.0).contiguous().to(imgs.device)
+
+    lq = stack(lqs)
+    return (lq, stack(gts)) if return_gt else lq
 
 
 def _apply_batch(imgs, params_list, config, jpeg_backend, return_gt):
