@@ -109,8 +109,10 @@ def test_reflect101_padding_matches_opencv_even_for_large_pads():
 def test_apply_batch_on_cpu_tensors_is_the_cpu_path_exactly(images):
     """impl="auto" on CPU tensors: the numpy/OpenCV path per sample, byte-identical to ``apply``."""
     gen = RealESRGANGenerator(RealESRGANConfig(scale=4))
-    ims = [images[0], images[1], np.ascontiguousarray(images[2][::-1])]
+    ims = [np.ascontiguousarray(im[::-1]) if i % 3 == 2 else im for i, im in enumerate(images)]
     params = [gen.sample(rng_for(3, f"k{i}"), SampleContext(f"k{i}", 128, 128)) for i in range(len(ims))]
+    assert {p.final_order for p in params} == {"A", "B"} and {p.blur2_applied for p in params} == {True, False}
+    assert {p.noise1.kind for p in params} | {p.noise2.kind for p in params} == {"gaussian", "poisson"}
     x = torch.from_numpy(np.stack(ims)).permute(0, 3, 1, 2)  # a non-contiguous view, as callers pass
     lq, gt = gen.apply_batch(x, params, return_gt=True)
     for i, (im, p) in enumerate(zip(ims, params)):

@@ -226,21 +226,43 @@ def apply_batch(imgs: torch.Tensor, params_list: list, config: RealESRGANConfig 
         return _apply_batch(imgs, params_list, config, jpeg_backend, return_gt)
 
 
+def _degrade_host(x: np.ndarray, p: RealESRGANParams) -> np.ndarray:
+    """``pipeline.degrade`` for a KernelParams stage-1 blur, step for step (kept here so that this module
+    does not import the pipeline module, which imports it; tests/test_realesrgan_torch.py checks that
+    ``apply_batch`` on CPU tensors gives ``apply``'s bytes)."""
+    x = ops.filter_kernel(x, p.blur1)
+    x = ops.resize(x, p.resize1)
+    x = ops.add_noise(x, p.noise1)
+    x = ops.jpeg(x, p.jpeg1)
+    if p.blur2_applied:
+        x = ops.filter_kernel(x, p.blur2)
+    x = ops.resize(x, p.resize2)
+    x = ops.add_noise(x, p.noise2)
+    if p.final_order == "A":
+        x = ops.resize(x, p.final_resize)
+        x = ops.filter_kernel(x, p.final_sinc)
+        return ops.jpeg(x, p.jpeg2)
+    x = ops.jpeg(x, p.jpeg2)
+    x = ops.resize(x, p.final_resize)
+    return ops.filter_kernel(x, p.final_sinc)
+
+
 def _apply_host(imgs, params_list, config, return_gt):
     """The CPU path per sample (``ops``; the same steps as ``RealESRGANGenerator.apply``) on host arrays."""
-    from .pipeline import degrade, mod_crop
-
     cfg = config or RealESRGANConfig()
     ps = list(params_list)
     if imgs.ndim != 4 or imgs.shape[1] != 3 or len(ps) != imgs.shape[0]:
         raise ValueError(f"expected imgs [B, 3, H, W] and B params, got {tuple(imgs.shape)} and {len(ps)}")
+    if not all(isinstance(p.blur1, KernelParams) for p in ps):
+        raise TypeError("the torch path supports kernel stage-1 blur (KernelParams) only")
     host = imgs.detach().to("cpu", torch.float32).permute(0, 2, 3, 1).numpy()  # [B, H, W, 3] view when possible
+    hc, wc = host.shape[1] - host.shape[1] % cfg.scale, host.shape[2] - host.shape[2] % cfg.scale  # mod_crop
     lqs, gts = [], []
     for img, p in zip(host, ps):
-        gt = np.ascontiguousarray(mod_crop(img, cfg.scale), dtype=np.float32)
+        gt = np.ascontiguousarray(img[:hc, :wc], dtype=np.float32)
         if cfg.usm:
             gt = ops.usm_sharpen(gt, cfg.usm_weight, cfg.usm_radius, cfg.usm_threshold)
-        lqs.append(ops.to_levels(degrade(gt, p)))
+        lqs.append(ops.to_levels(_degrade_host(gt, p)))
         if return_gt:
             gts.append(ops.to_levels(gt))
 
