@@ -183,7 +183,9 @@ def _throughput(args, quick: bool) -> dict:
         gen.apply_batch(x[s:s + batch], params[s:s + batch])
     torch_s, torch_cpu = time.perf_counter() - t0, cpu_s() - c0
     # the batched torch kernels themselves on this CPU (what "auto" avoids on CPU tensors), fewer images
-    from benchkit.generators.realesrgan.torch_path import apply_batch as torch_apply_batch
+    from benchkit.generators.realesrgan.torch_path import (
+        apply_batch as torch_apply_batch,
+    )
 
     mk = min(m, 2 * batch if not quick else batch)
     c0, t0 = cpu_s(), time.perf_counter()

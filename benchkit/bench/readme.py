@@ -36,14 +36,14 @@ def _machine_line(m: dict) -> str:
 
 def _degrade(r: dict) -> list[str]:
     out = [f"- `degrade` ({r.get('n_images')} PNGs of {r.get('size')}x{r.get('size')}, best of {r.get('repeats')}):",
-           f"  - `benchkit degrade --workers 1` process: wall {_f(r.get('benchkit_process_s'))} s, "
-           f"CPU {_f(r.get('benchkit_process_cpu_s'))} s."]
+           (f"  - `benchkit degrade --workers 1` process: wall {_f(r.get('benchkit_process_s'))} s, "
+           f"CPU {_f(r.get('benchkit_process_cpu_s'))} s.")]
     if "basicsr_process_s" in r:
-        out += [f"  - BasicSR CPU-block loop process: wall {_f(r.get('basicsr_process_s'))} s, "
-                f"CPU {_f(r.get('basicsr_process_cpu_s'))} s.",
-                f"  - BasicSR / benchkit: **{_f(r.get('cpu_ratio_basicsr_vs_benchkit'))}x in CPU time**, "
+        out += [(f"  - BasicSR CPU-block loop process: wall {_f(r.get('basicsr_process_s'))} s, "
+                f"CPU {_f(r.get('basicsr_process_cpu_s'))} s."),
+                (f"  - BasicSR / benchkit: **{_f(r.get('cpu_ratio_basicsr_vs_benchkit'))}x in CPU time**, "
                 f"{_f(r.get('speedup_vs_basicsr_process'))}x wall (target >= {_f(r.get('target_cpu_ratio'), 0)}x both); "
-                f"two-order degradation alone {_f(r.get('speedup_degradation_only'))}x."]
+                f"two-order degradation alone {_f(r.get('speedup_degradation_only'))}x.")]
     else:
         out.append("  - BasicSR not installed in that run: no reference figures.")
     if "cpu_path_cpu_ms_per_img" in r:
@@ -54,36 +54,40 @@ def _degrade(r: dict) -> list[str]:
 
 
 def _psf(r: dict) -> list[str]:
-    return [f"- `psf`: reference call (4 PSFs) {_f(r.get('reference_ms_per_call'), 1)} ms wall / "
+    return [(f"- `psf`: reference call (4 PSFs) {_f(r.get('reference_ms_per_call'), 1)} ms wall / "
             f"{_f(r.get('reference_cpu_ms_per_call'), 1)} ms CPU; benchkit (batches of {r.get('batch')}) "
             f"{_f(r.get('benchkit_ms_per_psf'), 3)} ms wall / {_f(r.get('benchkit_cpu_ms_per_psf'), 3)} ms CPU per "
             f"trajectory + PSF: **{_f(r.get('speedup_per_psf'), 0)}x wall, {_f(r.get('cpu_speedup_per_psf'), 0)}x CPU** "
             f"per PSF; like for like (4 PSFs) {_f(r.get('speedup_4psf'), 0)}x wall, "
-            f"{_f(r.get('cpu_speedup_4psf'), 0)}x CPU (targets 300x / 150x)."]
+            f"{_f(r.get('cpu_speedup_4psf'), 0)}x CPU (targets 300x / 150x).")]
 
 
 def _blur(r: dict) -> list[str]:
-    return [f"- `blur` ({r.get('size')}x{r.get('size')} RGB, {r.get('kernel')}x{r.get('kernel')} PSF, median of "
-            f"{r.get('repeats')}), ms per image wall / CPU:",
+    return [(f"- `blur` ({r.get('size')}x{r.get('size')} RGB, {r.get('kernel')}x{r.get('kernel')} PSF, median of "
+            f"{r.get('repeats')}), ms per image wall / CPU:"),
             f"  - numpy `fft_blur` (reflect): {_f(r.get('numpy_ms_per_image'), 1)} / {_f(r.get('numpy_cpu_ms_per_image'), 1)};",
-            f"  - torch `fft_blur_torch`, batch {r.get('batch')}: {_f(r.get('torch_ms_per_image_batched'), 1)} / "
-            f"{_f(r.get('torch_cpu_ms_per_image_batched'), 1)};",
-            f"  - `scipy.signal.fftconvolve` (zero boundary): {_f(r.get('fftconvolve_ms_per_image'), 1)} / "
+            (f"  - torch `fft_blur_torch`, batch {r.get('batch')}: {_f(r.get('torch_ms_per_image_batched'), 1)} / "
+            f"{_f(r.get('torch_cpu_ms_per_image_batched'), 1)};"),
+            (f"  - `scipy.signal.fftconvolve` (zero boundary): {_f(r.get('fftconvolve_ms_per_image'), 1)} / "
             f"{_f(r.get('fftconvolve_cpu_ms_per_image'), 1)} (fftconvolve / fft_blur: "
-            f"{_f(r.get('ratio_fftconvolve_vs_numpy'))}x wall, {_f(r.get('cpu_ratio_fftconvolve_vs_numpy'))}x CPU)."]
+            f"{_f(r.get('ratio_fftconvolve_vs_numpy'))}x wall, {_f(r.get('cpu_ratio_fftconvolve_vs_numpy'))}x CPU).")]
 
 
 def _harness(r: dict) -> list[str]:
-    return [f"- `harness` ({r.get('image_pairs')} pairs x {len(r.get('metrics') or [])} metrics): harness / plain pyiqa "
+    return [(f"- `harness` ({r.get('image_pairs')} pairs x {len(r.get('metrics') or [])} metrics): harness / plain pyiqa "
             f"loop **{_f(r.get('ratio_harness_vs_plain'), 3)}x wall**, {_f(r.get('cpu_ratio_harness_vs_plain'), 3)}x CPU "
             f"(target <= 1.05x); cached re-run {100 * (r.get('cached_fraction') or 0):.2f}% of the first run wall, "
-            f"{100 * (r.get('cached_cpu_fraction') or 0):.2f}% CPU (target <= 2%)."]
+            f"{100 * (r.get('cached_cpu_fraction') or 0):.2f}% CPU (target <= 2%).")]
 
 
 def _gopro(r: dict) -> list[str]:
-    return [f"- `gopro`: build at {_f(r.get('ratio_build_vs_floor'))}x the pure decode+encode rate wall, "
+    return [(f"- `gopro`: build at {_f(r.get('ratio_build_vs_floor'))}x the pure decode+encode rate wall, "
             f"{_f(r.get('cpu_ratio_build_vs_floor'))}x in CPU time (target >= 0.7x); peak traced memory "
-            f"{_f(r.get('peak_traced_mb'), 0)} MB."]
+            f"{_f(r.get('peak_traced_mb'), 0)} MB.")]
+
+
+def _generic(name: str, r: dict) -> list[str]:
+    return [f"- `{name}`: " + ", ".join(f"{k} {v}" for k, v in sorted(r.items()) if isinstance(v, (int, float)))]
 
 
 RENDER = {"degrade": _degrade, "psf": _psf, "blur": _blur, "harness": _harness, "gopro": _gopro}
@@ -121,8 +125,7 @@ def render(results: dict) -> str:
         lines += [f"Machine: {_machine_line(results[names[0]].get('machine') or {})}.", ""]
     for n in names:
         r = results[n]
-        body = RENDER.get(n, lambda r: [f"- `{n}`: " + ", ".join(f"{k} {v}" for k, v in sorted(r.items())
-                                                                 if isinstance(v, (int, float)))])(r)
+        body = RENDER[n](r) if n in RENDER else _generic(n, r)
         if len(machines) > 1:
             body[0] += f" [{_machine_line(r.get('machine') or {})}]"
         lines += body
