@@ -16,6 +16,7 @@ from benchkit.generators.base import SampleContext
 from benchkit.generators.realesrgan import ops, torch_path
 from benchkit.generators.realesrgan.pipeline import RealESRGANGenerator
 from benchkit.generators.realesrgan.settings import RealESRGANConfig
+from benchkit.generators.realesrgan.torch_path import apply_batch as torch_apply_batch
 from benchkit.images import read_image
 from benchkit.seeding import rng_for
 
@@ -36,7 +37,8 @@ def _agree(gen, images, seed, jpeg_backend="cv2", device="cpu"):
     cpu = np.stack([gen.apply(im, p, SampleContext(f"k{i}", 128, 128))["lq"] for i, (im, p) in enumerate(zip(images, params))]).astype(int)
     cpu_gt = np.stack([gen.apply(im, p, SampleContext(f"k{i}", 128, 128))["gt"] for i, (im, p) in enumerate(zip(images, params))]).astype(int)
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous().to(device)
-    lq, gt = gen.apply_batch(x, params, jpeg_backend=jpeg_backend, return_gt=True)
+    # the batched torch kernels themselves (apply_batch's "auto" runs the CPU path for CPU tensors)
+    lq, gt = torch_apply_batch(x, params, gen.config, jpeg_backend=jpeg_backend, return_gt=True, impl="torch")
     assert lq.device.type == device
     lq = torch.round(lq * 255).to(torch.int64).permute(0, 2, 3, 1).cpu().numpy()
     gt = torch.round(gt * 255).to(torch.int64).permute(0, 2, 3, 1).cpu().numpy()
@@ -104,6 +106,24 @@ def test_reflect101_padding_matches_opencv_even_for_large_pads():
         assert np.array_equal(ref, got)
 
 
+def test_apply_batch_on_cpu_tensors_is_the_cpu_path_exactly(images):
+    """impl="auto" on CPU tensors: the numpy/OpenCV path per sample, byte-identical to ``apply``."""
+    gen = RealESRGANGenerator(RealESRGANConfig(scale=4))
+    ims = [np.ascontiguousarray(im[::-1]) if i % 3 == 2 else im for i, im in enumerate(images)]
+    params = [gen.sample(rng_for(3, f"k{i}"), SampleContext(f"k{i}", 128, 128)) for i in range(len(ims))]
+    assert {p.final_order for p in params} == {"A", "B"} and {p.blur2_applied for p in params} == {True, False}
+    assert {p.noise1.kind for p in params} | {p.noise2.kind for p in params} == {"gaussian", "poisson"}
+    x = torch.from_numpy(np.stack(ims)).permute(0, 3, 1, 2)  # a non-contiguous view, as callers pass
+    lq, gt = gen.apply_batch(x, params, return_gt=True)
+    for i, (im, p) in enumerate(zip(ims, params)):
+        ref = gen.apply(im, p)
+        got_lq = torch.round(lq[i] * 255).to(torch.uint8).permute(1, 2, 0).numpy()
+        got_gt = torch.round(gt[i] * 255).to(torch.uint8).permute(1, 2, 0).numpy()
+        assert np.array_equal(got_lq, ref["lq"]) and np.array_equal(got_gt, ref["gt"]), i
+    with pytest.raises(ValueError, match="impl"):
+        torch_apply_batch(x, params, gen.config, impl="gpu")
+
+
 def test_apply_batch_rejects_mismatched_inputs(images):
     gen = RealESRGANGenerator()
     p = gen.sample(np.random.default_rng(0), SampleContext("k", 128, 128))
@@ -116,7 +136,9 @@ def test_torch_path_crops_non_divisible_x4_like_the_cpu_path(images):
     ims = [im[:127, :118] for im in images[:2]]
     params = [gen.sample(rng_for(9, f"k{i}"), SampleContext(f"k{i}", 127, 118)) for i in range(2)]
     x = torch.from_numpy(np.stack(ims)).permute(0, 3, 1, 2).contiguous()
-    lq, gt = gen.apply_batch(x, params, return_gt=True)
-    assert tuple(lq.shape) == (2, 3, 31, 29) and tuple(gt.shape) == (2, 3, 124, 116)
-    cpu = np.stack([gen.apply(im, p, SampleContext(f"k{i}", 127, 118))["gt"] for i, (im, p) in enumerate(zip(ims, params))]).astype(int)
-    assert np.abs(torch.round(gt * 255).to(torch.int64).permute(0, 2, 3, 1).numpy() - cpu).max() <= 1
+    cpu = np.stack([gen.apply(im, p, SampleContext(f"k{i}", 127, 118))["gt"]
+                    for i, (im, p) in enumerate(zip(ims, params))]).astype(int)
+    for impl in ("auto", "torch"):
+        lq, gt = torch_apply_batch(x, params, gen.config, return_gt=True, impl=impl)
+        assert tuple(lq.shape) == (2, 3, 31, 29) and tuple(gt.shape) == (2, 3, 124, 116)
+        assert np.abs(torch.round(gt * 255).to(torch.int64).permute(0, 2, 3, 1).numpy() - cpu).max() <= 1

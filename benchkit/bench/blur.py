@@ -11,19 +11,24 @@ from __future__ import annotations
 import statistics
 import time
 
+from ._clock import cpu_s
 
-def _interleaved_median_ms(fns: dict, repeats: int) -> dict:
-    """Median wall time (ms) of each callable; the callables run round-robin so a shared machine's load
-    affects them alike."""
+
+def _interleaved_median_ms(fns: dict, repeats: int) -> tuple[dict, dict]:
+    """Median wall and CPU (user + sys) time (ms) of each callable; the callables run round-robin so a
+    shared machine's load affects them alike."""
     for fn in fns.values():
         fn()  # warm-up
     ts = {name: [] for name in fns}
+    cs = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            t0 = time.perf_counter()
+            c0, t0 = cpu_s(), time.perf_counter()
             fn()
             ts[name].append(time.perf_counter() - t0)
-    return {name: 1e3 * statistics.median(v) for name, v in ts.items()}
+            cs[name].append(cpu_s() - c0)
+    return ({name: 1e3 * statistics.median(v) for name, v in ts.items()},
+            {name: 1e3 * statistics.median(v) for name, v in cs.items()})
 
 
 def run(args) -> dict:
@@ -47,13 +52,14 @@ def run(args) -> dict:
 
     timg = torch.from_numpy(imgs).permute(0, 3, 1, 2).contiguous()
     tk = torch.from_numpy(np.stack(kernels))
-    ms = _interleaved_median_ms({
+    ms, cpu = _interleaved_median_ms({
         "numpy": lambda: fft_blur(imgs[0], k),
         "fftconvolve": lambda: np.stack([fftconvolve(imgs[0][..., c], k, mode="same") for c in range(3)], -1),
         "torch1": lambda: fft_blur_torch(timg[:1], tk[:1]),
         "torchb": lambda: fft_blur_torch(timg, tk),
     }, repeats)
     ms_np, ms_sc, ms_t1, ms_tb = ms["numpy"], ms["fftconvolve"], ms["torch1"], ms["torchb"] / batch
+    cpu_np, cpu_sc, cpu_t1, cpu_tb = cpu["numpy"], cpu["fftconvolve"], cpu["torch1"], cpu["torchb"] / batch
 
     # the paths agree (interior, away from the zero boundary of fftconvolve)
     a = fft_blur(imgs[0], k)
@@ -63,13 +69,18 @@ def run(args) -> dict:
     diff_scipy = float(np.abs(a - c)[40:-40, 40:-40].max())
 
     print(f"512x512 RGB, 65x65 PSF, CPU, median of {repeats}, interleaved (torch threads {torch.get_num_threads()}):")
-    print(f"  benchkit fft_blur (numpy/scipy.fft, reflect pad): {ms_np:.1f} ms/image")
-    print(f"  benchkit fft_blur_torch, batch 1:                 {ms_t1:.1f} ms/image")
-    print(f"  benchkit fft_blur_torch, batch {batch}:                 {ms_tb:.1f} ms/image")
-    print(f"  scipy.signal.fftconvolve same, 3 channels (zero boundary): {ms_sc:.1f} ms/image")
+    print(f"  benchkit fft_blur (numpy/scipy.fft, reflect pad): {ms_np:.1f} ms/image (CPU {cpu_np:.1f} ms)")
+    print(f"  benchkit fft_blur_torch, batch 1:                 {ms_t1:.1f} ms/image (CPU {cpu_t1:.1f} ms)")
+    print(f"  benchkit fft_blur_torch, batch {batch}:                 {ms_tb:.1f} ms/image (CPU {cpu_tb:.1f} ms)")
+    print(f"  scipy.signal.fftconvolve same, 3 channels (zero boundary): {ms_sc:.1f} ms/image (CPU {cpu_sc:.1f} ms)")
+    print(f"  fftconvolve / fft_blur: wall {ms_sc / ms_np:.2f}x, CPU {cpu_sc / cpu_np:.2f}x (target >= 1)")
     print(f"  max |numpy - torch| = {diff_torch:.2e}; max |numpy - fftconvolve| (interior) = {diff_scipy:.2e}")
     return {"bench": "blur", "size": size, "kernel": int(k.shape[0]), "repeats": repeats, "batch": batch,
             "numpy_ms_per_image": round(ms_np, 2), "torch_ms_per_image_batch1": round(ms_t1, 2),
             "torch_ms_per_image_batched": round(ms_tb, 2), "fftconvolve_ms_per_image": round(ms_sc, 2),
             "max_diff_numpy_torch": diff_torch, "max_diff_numpy_fftconvolve_interior": diff_scipy,
+            "numpy_cpu_ms_per_image": round(cpu_np, 2), "torch_cpu_ms_per_image_batch1": round(cpu_t1, 2),
+            "torch_cpu_ms_per_image_batched": round(cpu_tb, 2), "fftconvolve_cpu_ms_per_image": round(cpu_sc, 2),
+            "ratio_fftconvolve_vs_numpy": round(ms_sc / ms_np, 3),
+            "cpu_ratio_fftconvolve_vs_numpy": round(cpu_sc / cpu_np, 3),
             "torch_threads": torch.get_num_threads()}

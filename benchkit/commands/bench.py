@@ -1,7 +1,10 @@
 """benchkit bench NAME: performance benchmarks (ratios against a reference run in the same process).
 
 Convention: a bench function ``run(args) -> dict`` prints human-readable figures as it goes;
-this command then prints, as its LAST line, one JSON object with the same figures.
+this command then prints, as its LAST line, one JSON object with the same figures, plus ``date`` (UTC),
+``machine`` (CPU model, core count, library versions: ``benchkit.bench._clock.machine``) and the whole
+bench's own ``bench_wall_s`` / ``bench_cpu_s``. ``python -m benchkit.bench.readme`` rewrites the README's performance
+section from such lines.
 """
 
 from __future__ import annotations
@@ -20,10 +23,17 @@ def register(sub):
 
 def run(args) -> int:
     import json
+    from datetime import datetime, timezone
 
+    from benchkit.bench._clock import Clock, machine
     from benchkit.registry import resolve
 
     fn = resolve("bench", args.name)
-    result = fn(args)
+    with Clock() as clock:
+        result = fn(args)
+    result.setdefault("date", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    result.setdefault("machine", machine())
+    result.setdefault("bench_wall_s", round(clock.wall, 3))
+    result.setdefault("bench_cpu_s", round(clock.cpu, 3))
     print(json.dumps(result, sort_keys=True))
     return 0

@@ -169,8 +169,11 @@ def _fft_product(a, kernel, shape, workers=None, crop=None):
     from scipy import fft
 
     fa = fft.rfft2(a, s=shape, workers=workers)
-    fa *= fft.rfft2(kernel, s=shape, workers=workers)
-    y = fft.irfft2(fa, s=shape, workers=workers)
+    # the kernel's spectrum by axes, as rfft2 does it (r2c on the last axis, then c2c on the first), but
+    # the r2c only over the kernel's own rows: the zero rows' transforms are exact zeros anyway
+    kr = fft.rfft(kernel, n=shape[1], axis=-1, workers=workers)
+    fa *= fft.fft(kr, n=shape[0], axis=-2, overwrite_x=True, workers=workers)
+    y = fft.irfft2(fa, s=shape, workers=workers, overwrite_x=True)
     if crop is not None:
         y = y[..., crop[0]: crop[1], crop[2]: crop[3]]
     return np.asarray(y)

@@ -94,26 +94,33 @@ def render_psfs(trajectories, exposures=1.0, centre: bool = True, margin: int = 
         half = np.full(b, (size - 1) // 2, np.int64)
         outside = np.maximum(np.abs(d.real), np.abs(d.imag)) > half[:, None]
         w = np.where(outside, 0.0, w)  # fixed size: samples outside the canvas are dropped
-    d = np.where(w > 0, d, 0.0)  # park weightless samples on the centre: every index stays in its slab
     kmax = int(2 * half.max() + 1)
     side = kmax + 1  # one spare row/col per slab for the (zero-weight) right/bottom neighbour at the edge
-    px = d.real + half[:, None]
-    py = d.imag + half[:, None]
+    # only the weighted samples are splatted (a zero weight adds exactly 0.0 to a bin: same sums, in the
+    # same order); short exposures use few of the M samples
+    rows, cols = np.nonzero(w > 0)  # row-major: each bin's contributions keep their order
+    ds = d[rows, cols]
+    ws = w[rows, cols]
+    hs = half[rows]
+    px = ds.real + hs
+    py = ds.imag + hs
     ix0 = np.floor(px)
     iy0 = np.floor(py)
     fx = px - ix0
     fy = py - iy0
-    flat = (np.arange(b, dtype=np.int64) * side * side)[:, None] + iy0.astype(np.int64) * side + ix0.astype(np.int64)
-    flat = flat.ravel()
-    wy1 = (w * fy).ravel()
-    wy0 = w.ravel() - wy1
-    fx = fx.ravel()
+    flat = rows * (side * side) + iy0.astype(np.int64) * side + ix0.astype(np.int64)
+    wy1 = ws * fy
+    wy0 = ws - wy1
     n_bins = b * side * side
-    acc = np.zeros(n_bins)
+    acc = None
     for off, wy in ((0, wy0), (side, wy1)):  # 4 bilinear corners, one bincount each
         wr = wy * fx
-        acc += np.bincount(flat + off, weights=wy - wr, minlength=n_bins)
-        acc += np.bincount(flat + (off + 1), weights=wr, minlength=n_bins)
+        for o, wt in ((off, wy - wr), (off + 1, wr)):
+            part = np.bincount(flat + o, weights=wt, minlength=n_bins)
+            if acc is None:
+                acc = part  # 0.0 + x == x for these non-negative sums
+            else:
+                acc += part
     acc = acc.reshape(b, side, side)
     out = []
     for i in range(b):  # crop + normalise (O(B) slicing, no per-sample splatting)

@@ -144,16 +144,38 @@ def step_draws(noise_seeds, steps: int):
     """
     import numpy as np
 
-    seeds = np.asarray(noise_seeds, np.uint64)[None, :, None]
-    counters = (np.arange(steps, dtype=np.uint64)[:, None, None] * np.uint64(_DRAWS_PER_STEP)
-                + np.arange(_DRAWS_PER_STEP, dtype=np.uint64)[None, None, :])
-    z = splitmix64(seeds, counters)  # [steps, B, 4]
-    uni = (z >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)  # [0, 1), 53-bit
+    seeds = np.asarray(noise_seeds, np.uint64)
+    b = seeds.shape[0]
+    # splitmix64(seeds, 4 t + j) for [steps, B, 4], computed in place (the same uint64 values: wrapping
+    # arithmetic; no 16-MB temporaries per operation)
+    z = np.empty((steps, b, _DRAWS_PER_STEP), np.uint64)
+    z[...] = (np.arange(steps, dtype=np.uint64)[:, None, None] * np.uint64(_DRAWS_PER_STEP)
+              + np.arange(_DRAWS_PER_STEP, dtype=np.uint64)[None, None, :])
+    tmp = np.empty_like(z)
+    with np.errstate(over="ignore"):
+        z += np.uint64(1)
+        z *= np.uint64(_GAMMA)
+        z += seeds[None, :, None]
+        for shift, mul in ((30, _MIX1), (27, _MIX2), (31, None)):
+            np.right_shift(z, np.uint64(shift), out=tmp)
+            z ^= tmp
+            if mul is not None:
+                z *= np.uint64(mul)
+    z >>= np.uint64(11)
+    uni = z.astype(np.float64)
+    del z, tmp
+    uni *= 1.0 / 9007199254740992.0  # [0, 1), 53-bit
     u_shake, u_angle = uni[..., 0], uni[..., 1]
     u1 = 1.0 - uni[..., 2]  # (0, 1]: log is finite
-    r = np.sqrt(-2.0 * np.log(u1))
+    r = np.log(u1, out=u1)
+    r *= -2.0
+    np.sqrt(r, out=r)
     phi = 2.0 * np.pi * uni[..., 3]
-    return u_shake, u_angle, r * np.cos(phi), r * np.sin(phi)
+    n_im = np.sin(phi)
+    n_im *= r
+    np.cos(phi, out=phi)
+    phi *= r
+    return u_shake, u_angle, phi, n_im
 
 
 def generate_trajectories(params):
@@ -186,15 +208,20 @@ def generate_trajectories(params):
 
     v = np.exp(1j * np.deg2rad(angle)) * np.where(expl > 0, expl, step)
     x = np.zeros((m, b), np.complex128)
-    xt = np.zeros(b, np.complex128)
     tiny = np.finfo(np.float64).tiny
-    for t in range(m - 1):
-        w = v * a[t]
-        w += g[t]
-        w -= c * xt
-        v = w * (step / np.maximum(np.abs(w), tiny))
-        xt = xt + v
-        x[t + 1] = xt
+    v = np.array(v, np.complex128)
+    w = np.empty(b, np.complex128)
+    cx = np.empty(b, np.complex128)
+    norm = np.empty(b, np.float64)
+    mul, add, sub, absolute, maximum, divide = np.multiply, np.add, np.subtract, np.abs, np.maximum, np.divide
+    for t in range(m - 1):  # same operations as v' = (v a + g - c x) step / |.|, x' = x + v', in place
+        xt = x[t]
+        mul(v, a[t], out=w)
+        add(w, g[t], out=w)
+        sub(w, mul(c, xt, out=cx), out=w)
+        divide(step, maximum(absolute(w, out=norm), tiny, out=norm), out=norm)
+        mul(w, norm, out=v)
+        add(xt, v, out=x[t + 1])
     return np.ascontiguousarray(x.T)
 
 

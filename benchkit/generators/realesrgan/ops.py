@@ -57,12 +57,37 @@ def resize(img: np.ndarray, rp: ResizeParams) -> np.ndarray:
     return cv2.resize(img, (rp.width, rp.height), interpolation=CV2_MODES[rp.mode])
 
 
+_LEVEL_SCALES: dict[tuple, np.ndarray] = {}
+
+
+def _level_scale(shape: tuple) -> np.ndarray:
+    """A read-only float32 array of 255s of ``shape`` (small FIFO cache: sizes vary per stage)."""
+    a = _LEVEL_SCALES.get(shape)
+    if a is None:
+        a = np.full(shape, 255.0, np.float32)
+        a.flags.writeable = False
+        while len(_LEVEL_SCALES) >= 8:
+            try:
+                _LEVEL_SCALES.pop(next(iter(_LEVEL_SCALES)), None)
+            except (RuntimeError, StopIteration):  # another thread changed it meanwhile
+                break
+        _LEVEL_SCALES[shape] = a
+    return a
+
+
 def to_levels(img: np.ndarray) -> np.ndarray:
-    """float [0, 1] -> uint8 levels (clip, round half to even)."""
-    t = np.multiply(img, np.float32(255.0), out=_scratch("levels", img.shape))
-    np.rint(t, out=t)
-    np.clip(t, 0, 255, out=t)
-    return t.astype(np.uint8)
+    """float [0, 1] -> uint8 levels (clip, round half to even).
+
+    One ``cv2.multiply`` pass: the float32 product ``img * 255`` (as numpy rounds it), rounded half to
+    even and saturated to [0, 255] on the way to uint8: the same bytes as ``clip(rint(img * 255))``
+    (tests/test_perf_ops.py checks the .5 boundaries). Non-float32 input takes the numpy route."""
+    if img.dtype != np.float32 or img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] > 4):
+        t = np.multiply(img, np.float32(255.0), dtype=np.float32)
+        np.rint(t, out=t)
+        np.clip(t, 0, 255, out=t)
+        return t.astype(np.uint8)
+    out = cv2.multiply(img, _level_scale(img.shape), dtype=cv2.CV_8U)
+    return out.reshape(img.shape)
 
 
 def luma(img: np.ndarray) -> np.ndarray:
@@ -206,14 +231,19 @@ def jpeg_u8(u8_rgb: np.ndarray, quality: int) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
+    if _IMREAD_RGB is not None:  # libjpeg writes RGB directly: no reversed view, no extra pass
+        return cv2.imdecode(buf, _IMREAD_RGB)
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+
+
+#: OpenCV >= 4.10 decodes straight to RGB (same bytes as BGR decode + channel swap)
+_IMREAD_RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)
 
 
 def jpeg(img: np.ndarray, jp: JpegParams) -> np.ndarray:
     """Clip, round to 8 bit, JPEG round trip at ``jp.quality``; float32 result in [0, 1]."""
-    out = jpeg_u8(to_levels(img), jp.quality).astype(np.float32)
-    out *= np.float32(1.0 / 255.0)
-    return out
+    # one pass: float32(level) * float32(1/255), the same product as astype + in-place multiply
+    return np.multiply(jpeg_u8(to_levels(img), jp.quality), np.float32(1.0 / 255.0), dtype=np.float32)
 
 
 def usm_sharpen(img: np.ndarray, weight: float = 0.5, radius: int = 51, threshold: float = 10.0) -> np.ndarray:

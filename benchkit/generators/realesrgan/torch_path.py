@@ -199,16 +199,79 @@ def jpeg_t(x: torch.Tensor, quality: int, backend: str = "cv2") -> torch.Tensor:
 # ----------------------------------------------------------------------------- pipeline
 
 
+IMPLS = ("auto", "torch", "host")
+
+
 def apply_batch(imgs: torch.Tensor, params_list: list, config: RealESRGANConfig | None = None,
-                jpeg_backend: str = "cv2", return_gt: bool = False):
+                jpeg_backend: str = "cv2", return_gt: bool = False, impl: str = "auto"):
     """Degrade a batch ``imgs`` [B, 3, H, W] float in [0, 1] (CPU or CUDA) with per-sample Params.
 
     Returns the LQ batch [B, 3, H // scale, W // scale] quantised to 8-bit levels (k / 255), or
     ``(lq, gt)`` with ``return_gt`` (gt: the target cropped to multiples of scale, USM-sharpened, quantised).
+
+    ``impl``: ``"torch"`` = the batched torch kernels on the tensors' device; ``"host"`` = the CPU path
+    (numpy/OpenCV ``ops``, per sample) on host copies, results stacked back into tensors (pixels identical
+    to ``RealESRGANGenerator.apply``; ``jpeg_backend`` ignored); ``"auto"`` = ``host`` for CPU tensors,
+    ``torch`` otherwise. On a CPU the batched kernels do more work than OpenCV's (dense grouped
+    convolutions, dense area-resize matrices, extra device <-> host hops for noise and JPEG): measured
+    4-5x the CPU time per image of the numpy path at 512 px (``benchkit bench degrade``), so batching
+    pays only on an accelerator.
     """
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    if impl == "host" or (impl == "auto" and imgs.device.type == "cpu"):
+        return _apply_host(imgs, params_list, config, return_gt)
     # TF32 convolutions (cuDNN's default on Ampere+) would round to 10-bit mantissas: keep float32.
     with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False):
         return _apply_batch(imgs, params_list, config, jpeg_backend, return_gt)
+
+
+def _degrade_host(x: np.ndarray, p: RealESRGANParams) -> np.ndarray:
+    """``pipeline.degrade`` for a KernelParams stage-1 blur, step for step (kept here so that this module
+    does not import the pipeline module, which imports it; tests/test_realesrgan_torch.py checks that
+    ``apply_batch`` on CPU tensors gives ``apply``'s bytes)."""
+    x = ops.filter_kernel(x, p.blur1)
+    x = ops.resize(x, p.resize1)
+    x = ops.add_noise(x, p.noise1)
+    x = ops.jpeg(x, p.jpeg1)
+    if p.blur2_applied:
+        x = ops.filter_kernel(x, p.blur2)
+    x = ops.resize(x, p.resize2)
+    x = ops.add_noise(x, p.noise2)
+    if p.final_order == "A":
+        x = ops.resize(x, p.final_resize)
+        x = ops.filter_kernel(x, p.final_sinc)
+        return ops.jpeg(x, p.jpeg2)
+    x = ops.jpeg(x, p.jpeg2)
+    x = ops.resize(x, p.final_resize)
+    return ops.filter_kernel(x, p.final_sinc)
+
+
+def _apply_host(imgs, params_list, config, return_gt):
+    """The CPU path per sample (``ops``; the same steps as ``RealESRGANGenerator.apply``) on host arrays."""
+    cfg = config or RealESRGANConfig()
+    ps = list(params_list)
+    if imgs.ndim != 4 or imgs.shape[1] != 3 or len(ps) != imgs.shape[0]:
+        raise ValueError(f"expected imgs [B, 3, H, W] and B params, got {tuple(imgs.shape)} and {len(ps)}")
+    if not all(isinstance(p.blur1, KernelParams) for p in ps):
+        raise TypeError("the torch path supports kernel stage-1 blur (KernelParams) only")
+    host = imgs.detach().to("cpu", torch.float32).permute(0, 2, 3, 1).numpy()  # [B, H, W, 3] view when possible
+    hc, wc = host.shape[1] - host.shape[1] % cfg.scale, host.shape[2] - host.shape[2] % cfg.scale  # mod_crop
+    lqs, gts = [], []
+    for img, p in zip(host, ps):
+        gt = np.ascontiguousarray(img[:hc, :wc], dtype=np.float32)
+        if cfg.usm:
+            gt = ops.usm_sharpen(gt, cfg.usm_weight, cfg.usm_radius, cfg.usm_threshold)
+        lqs.append(ops.to_levels(_degrade_host(gt, p)))
+        if return_gt:
+            gts.append(ops.to_levels(gt))
+
+    def stack(arrs):
+        t = torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).to(torch.float32)
+        return (t / 255.0).contiguous().to(imgs.device)
+
+    lq = stack(lqs)
+    return (lq, stack(gts)) if return_gt else lq
 
 
 def _apply_batch(imgs, params_list, config, jpeg_backend, return_gt):

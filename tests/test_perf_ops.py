@@ -1,0 +1,105 @@
+"""The performance rewrites keep the bytes, and the bench reporting helpers work.
+
+- ``to_levels`` (one ``cv2.multiply`` to uint8) equals ``clip(rint(x * 255))`` including values whose
+  float32 product lands exactly on, just above and just below a .5 boundary, negatives and > 1;
+- the RGB JPEG decode equals the BGR decode with the channels swapped;
+- the FFT convolution's per-axis kernel spectrum equals ``rfft2`` bit for bit;
+- bench JSON carries wall + CPU clocks and the machine; the README section is generated, not typed.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from benchkit.generators.realesrgan import ops
+
+
+def _reference_levels(x):
+    t = np.multiply(x, np.float32(255.0), dtype=np.float32)
+    np.rint(t, out=t)
+    np.clip(t, 0, 255, out=t)
+    return t.astype(np.uint8)
+
+
+@pytest.mark.parametrize("shape", [(64, 48, 3), (33, 17, 1), (40, 31), (5, 3, 3)])
+def test_to_levels_matches_clip_rint_at_half_boundaries(shape):
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        x = rng.normal(0.5, 0.7, shape).astype(np.float32)
+        k = np.arange(-3, 259)[: x.size // 3]
+        v = ((k + 0.5) / np.float32(255)).astype(np.float32)
+        idx = rng.choice(x.size, 3 * len(k), replace=False)
+        x.flat[idx[: len(k)]] = v
+        x.flat[idx[len(k): 2 * len(k)]] = np.nextafter(v, np.float32(9))
+        x.flat[idx[2 * len(k):]] = np.nextafter(v, np.float32(-9))
+        got = ops.to_levels(x)
+        assert got.shape == x.shape and got.dtype == np.uint8
+        assert np.array_equal(got, _reference_levels(x))
+    assert np.array_equal(ops.to_levels(x.astype(np.float64)), _reference_levels(x.astype(np.float64)))
+
+
+def test_jpeg_rgb_decode_equals_bgr_decode_swapped():
+    import cv2
+
+    rng = np.random.default_rng(1)
+    u8 = (rng.random((48, 40, 3)) * 255).astype(np.uint8)
+    u8 = cv2.GaussianBlur(u8, (5, 5), 0)
+    for q in (30, 75, 95):
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(u8, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, q])
+        assert ok
+        assert np.array_equal(ops.jpeg_u8(u8, q), cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+
+
+def test_kernel_spectrum_by_axes_is_rfft2_bit_for_bit():
+    from scipy import fft
+
+    from benchkit.ops.conv import _fft_product
+
+    rng = np.random.default_rng(2)
+    for dt in (np.float32, np.float64):
+        a = rng.random((3, 90, 84)).astype(dt)
+        k = rng.random((13, 9)).astype(dt)
+        ref = fft.irfft2(fft.rfft2(a, s=(96, 90)) * fft.rfft2(k, s=(96, 90)), s=(96, 90))[..., 4:80, 2:70]
+        got = _fft_product(a, k, (96, 90), crop=(4, 80, 2, 70))
+        assert got.dtype == ref.dtype and np.array_equal(got, ref)
+
+
+def test_clock_and_machine():
+    from benchkit.bench._clock import Clock, machine
+
+    with Clock() as c:
+        sum(i * i for i in range(200000))
+    assert c.wall > 0 and c.cpu > 0
+    m = machine()
+    assert m["cpu_count"] >= 1 and m["cpu_model"] and "numpy" in m["libraries"]
+    json.dumps(m)
+
+
+def test_readme_section_is_generated_from_bench_json(tmp_path):
+    from benchkit.bench import readme
+
+    mach = {"cpu_model": "Test CPU", "cpu_count": 2, "cpus_usable": 2, "python": "3.11", "libraries": {"numpy": "2"}}
+    lines = [
+        json.dumps({"bench": "degrade", "date": "2026-12-02T07:00:00Z", "machine": mach, "n_images": 200, "size": 512,
+                    "repeats": 2, "benchkit_process_s": 10.0, "benchkit_process_cpu_s": 9.0,
+                    "basicsr_process_s": 20.0, "basicsr_process_cpu_s": 18.0, "cpu_ratio_basicsr_vs_benchkit": 2.0,
+                    "speedup_vs_basicsr_process": 2.0, "target_cpu_ratio": 3.0, "speedup_degradation_only": 1.5}),
+        "some human-readable line",
+        json.dumps({"bench": "psf", "date": "2026-12-02T07:10:00Z", "machine": mach, "speedup_per_psf": 1.0}),
+        json.dumps({"bench": "psf", "date": "2026-12-02T07:20:00Z", "machine": mach, "speedup_per_psf": 333.0,
+                    "batch": 256}),
+    ]
+    res = tmp_path / "bench.jsonl"
+    res.write_text("\n".join(lines) + "\n")
+    md = tmp_path / "README.md"
+    md.write_text("# T\n\n## Performance\n\n<!-- perf:begin -->\nold 9.99x\n<!-- perf:end -->\n\n## Next\nkeep\n")
+    assert readme.main([str(res), "--readme", str(md)]) == 0
+    text = md.read_text()
+    assert "old 9.99x" not in text and text.startswith("# T\n") and text.endswith("## Next\nkeep\n")
+    assert "Test CPU, 2 cores" in text and "2026-12-02" in text
+    assert "**2.00x in CPU time**" in text and "**333x wall" in text  # the last psf line wins
+    assert readme.main([str(res), "--readme", str(md)]) == 0
+    assert md.read_text() == text  # idempotent
+    md.write_text("# no markers\n")
+    assert readme.main([str(res), "--readme", str(md)]) == 2
