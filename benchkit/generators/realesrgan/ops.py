@@ -287,3 +287,35 @@ def _gaussian_kernel(ksize: int) -> np.ndarray:
         t = cv2.getGaussianKernel(ksize, 0, ktype=cv2.CV_32F)
         k = _GAUSS_KERNELS[ksize] = t * t.T
     return k
+
+
+def apply_first_blur(img: np.ndarray, blur1) -> np.ndarray:
+    """Stage-1 blur. Dispatches on the params type so a spatially varying PSF field can replace the
+    single kernel without touching the rest of the pipeline."""
+    if isinstance(blur1, KernelParams):
+        return filter_kernel(img, blur1)
+    apply_fn = getattr(blur1, "apply_blur", None)
+    if apply_fn is None:
+        raise TypeError(f"stage-1 blur params {type(blur1).__qualname__} have no apply_blur(img) method")
+    return apply_fn(img)
+
+
+def degrade(img: np.ndarray, p) -> np.ndarray:
+    """The two-order degradation of a float32 RGB image (already sharpened if USM is on); float32 result."""
+    x = apply_first_blur(img, p.blur1)
+    x = resize(x, p.resize1)
+    x = add_noise(x, p.noise1)
+    x = jpeg(x, p.jpeg1)
+    if p.blur2_applied:
+        x = filter_kernel(x, p.blur2)
+    x = resize(x, p.resize2)
+    x = add_noise(x, p.noise2)
+    if p.final_order == "A":
+        x = resize(x, p.final_resize)
+        x = filter_kernel(x, p.final_sinc)
+        x = jpeg(x, p.jpeg2)
+    else:
+        x = jpeg(x, p.jpeg2)
+        x = resize(x, p.final_resize)
+        x = filter_kernel(x, p.final_sinc)
+    return x

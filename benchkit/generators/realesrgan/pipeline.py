@@ -16,10 +16,10 @@ import math
 import numpy as np
 
 from benchkit.generators.base import Generator, SampleContext
-from benchkit.params import Params
 
 from . import ops
-from .params import KernelParams, RealESRGANParams
+from .ops import apply_first_blur, degrade  # noqa: F401  (re-exported: their 0.1.0 home)
+from .params import RealESRGANParams
 from .sampling import sample_params
 from .settings import RealESRGANConfig
 
@@ -33,38 +33,6 @@ def mod_crop(img, scale: int):
     """Top-left crop of an H x W[ x C] image to multiples of ``scale`` (a view, no copy)."""
     h, w = mod_crop_size(img.shape[0], img.shape[1], scale)
     return img[:h, :w]
-
-
-def apply_first_blur(img: np.ndarray, blur1: Params) -> np.ndarray:
-    """Stage-1 blur. Dispatches on the params type so a spatially varying PSF field can replace the
-    single kernel without touching the rest of the pipeline."""
-    if isinstance(blur1, KernelParams):
-        return ops.filter_kernel(img, blur1)
-    apply_fn = getattr(blur1, "apply_blur", None)
-    if apply_fn is None:
-        raise TypeError(f"stage-1 blur params {type(blur1).__qualname__} have no apply_blur(img) method")
-    return apply_fn(img)
-
-
-def degrade(img: np.ndarray, p: RealESRGANParams) -> np.ndarray:
-    """The two-order degradation of a float32 RGB image (already sharpened if USM is on); float32 result."""
-    x = apply_first_blur(img, p.blur1)
-    x = ops.resize(x, p.resize1)
-    x = ops.add_noise(x, p.noise1)
-    x = ops.jpeg(x, p.jpeg1)
-    if p.blur2_applied:
-        x = ops.filter_kernel(x, p.blur2)
-    x = ops.resize(x, p.resize2)
-    x = ops.add_noise(x, p.noise2)
-    if p.final_order == "A":
-        x = ops.resize(x, p.final_resize)
-        x = ops.filter_kernel(x, p.final_sinc)
-        x = ops.jpeg(x, p.jpeg2)
-    else:
-        x = ops.jpeg(x, p.jpeg2)
-        x = ops.resize(x, p.final_resize)
-        x = ops.filter_kernel(x, p.final_sinc)
-    return x
 
 
 class RealESRGANGenerator(Generator):

@@ -226,27 +226,6 @@ def apply_batch(imgs: torch.Tensor, params_list: list, config: RealESRGANConfig 
         return _apply_batch(imgs, params_list, config, jpeg_backend, return_gt)
 
 
-def _degrade_host(x: np.ndarray, p: RealESRGANParams) -> np.ndarray:
-    """``pipeline.degrade`` for a KernelParams stage-1 blur, step for step (kept here so that this module
-    does not import the pipeline module, which imports it; tests/test_realesrgan_torch.py checks that
-    ``apply_batch`` on CPU tensors gives ``apply``'s bytes)."""
-    x = ops.filter_kernel(x, p.blur1)
-    x = ops.resize(x, p.resize1)
-    x = ops.add_noise(x, p.noise1)
-    x = ops.jpeg(x, p.jpeg1)
-    if p.blur2_applied:
-        x = ops.filter_kernel(x, p.blur2)
-    x = ops.resize(x, p.resize2)
-    x = ops.add_noise(x, p.noise2)
-    if p.final_order == "A":
-        x = ops.resize(x, p.final_resize)
-        x = ops.filter_kernel(x, p.final_sinc)
-        return ops.jpeg(x, p.jpeg2)
-    x = ops.jpeg(x, p.jpeg2)
-    x = ops.resize(x, p.final_resize)
-    return ops.filter_kernel(x, p.final_sinc)
-
-
 def _apply_host(imgs, params_list, config, return_gt):
     """The CPU path per sample (``ops``; the same steps as ``RealESRGANGenerator.apply``) on host arrays."""
     cfg = config or RealESRGANConfig()
@@ -262,7 +241,7 @@ def _apply_host(imgs, params_list, config, return_gt):
         gt = np.ascontiguousarray(img[:hc, :wc], dtype=np.float32)
         if cfg.usm:
             gt = ops.usm_sharpen(gt, cfg.usm_weight, cfg.usm_radius, cfg.usm_threshold)
-        lqs.append(ops.to_levels(_degrade_host(gt, p)))
+        lqs.append(ops.to_levels(ops.degrade(gt, p)))
         if return_gt:
             gts.append(ops.to_levels(gt))
 
