@@ -1,0 +1,197 @@
+"""Body-part segmentation auxiliary passes for HMB (registry ``AUX_PASSES``); results: HxW uint8 Sapiens label maps.
+
+- ``sapiens``: the official Sapiens body-part TorchScript file (REFERENCE-wave2 section 2), our own loader.
+  Pre: RGB image -> 8-bit -> BGR (as ``cv2.imread``) -> ``cv2.resize`` to 768x1024 (WxH, INTER_LINEAR,
+  aspect not kept) on uint8 -> CHW -> RGB -> ``(x - [123.5, 116.5, 103.5]) / [58.5, 57.0, 57.5]`` (0-255 scale).
+  Post: logits (1, 28, h, w) -> bilinear (align_corners=False) to the image's HxW -> argmax. fp32, CPU or CUDA
+  (``BENCHKIT_SAPIENS_DEVICE``, default cuda when available).
+  File: ``$BENCHKIT_SAPIENS_FILE`` or the first present of :data:`SAPIENS_FILES` (largest model first) under
+  ``<weights root>/segmenters/sapiens/``. TorchScript runs code, so the file is loaded only when its full
+  sha256 is pinned (``KNOWN_SAPIENS_SHA256``, empty: the official hashes are not recorded here) or listed by
+  the user in ``$BENCHKIT_TRUST_SHA256`` (comma-separated full sha256 values); otherwise a clear refusal.
+- ``masks``: precomputed label maps (Sapiens ids) from ``$BENCHKIT_HMB_MASKS``: ``<source key>.png`` (key =
+  source path without suffix) or ``<source sha256>.png``, 8-bit single channel, same size as the image.
+  Its "model sha256" is the sha256 of the folder listing (names + file hashes), so changed masks never
+  hit stale cache entries.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from benchkit.generators.auxpass import AuxPass
+
+SAPIENS_SIZE = (768, 1024)  # (W, H) input of the official TorchScript models
+SAPIENS_MEAN = (123.5, 116.5, 103.5)  # RGB, 0-255 scale
+SAPIENS_STD = (58.5, 57.0, 57.5)
+SAPIENS_DIR = "segmenters/sapiens"
+SAPIENS_FILES = {  # official release names (HF facebook/sapiens, sapiens_lite_host/torchscript/seg/checkpoints/...)
+    "1b": "sapiens_1b/sapiens_1b_goliath_best_goliath_mIoU_7994_epoch_151_torchscript.pt2",
+    "0.6b": "sapiens_0.6b/sapiens_0.6b_goliath_best_goliath_mIoU_7777_epoch_178_torchscript.pt2",
+    "0.3b": "sapiens_0.3b/sapiens_0.3b_goliath_best_goliath_mIoU_7673_epoch_194_torchscript.pt2",
+}
+SAPIENS_URL = "https://huggingface.co/facebook/sapiens (sapiens_lite_host/torchscript/seg/checkpoints/; CC BY-NC 4.0)"
+KNOWN_SAPIENS_SHA256: dict[str, str] = {}  # relative file -> full sha256, once measured on the official files
+TRUST_ENV = "BENCHKIT_TRUST_SHA256"
+MASKS_ENV = "BENCHKIT_HMB_MASKS"
+
+
+def sapiens_preprocess(img):
+    """float32 RGB HxWx3 in [0, 1] -> float32 (1, 3, 1024, 768) normalised tensor data (numpy)."""
+    import cv2
+    import numpy as np
+
+    u8 = np.clip(np.rint(np.asarray(img, np.float32) * 255.0), 0, 255).astype(np.uint8)
+    bgr = np.ascontiguousarray(u8[..., ::-1])
+    r = cv2.resize(bgr, SAPIENS_SIZE, interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)[[2, 1, 0]]
+    x = (r.astype(np.float32) - np.asarray(SAPIENS_MEAN, np.float32)[:, None, None]) / \
+        np.asarray(SAPIENS_STD, np.float32)[:, None, None]
+    return np.ascontiguousarray(x[None])
+
+
+def sapiens_postprocess(logits, height: int, width: int):
+    """torch logits (1, C, h, w) -> HxW uint8 label map: bilinear upsampling (align_corners=False), argmax."""
+    import torch.nn.functional as F
+
+    up = F.interpolate(logits.float(), size=(height, width), mode="bilinear", align_corners=False)
+    return up.argmax(dim=1)[0].to("cpu").numpy().astype("uint8")
+
+
+def trusted_sha256() -> set[str]:
+    return {s.strip().lower() for s in os.environ.get(TRUST_ENV, "").split(",") if len(s.strip()) == 64}
+
+
+class SapiensPass(AuxPass):
+    """Sapiens body-part segmentation (28 classes); see the module docstring."""
+
+    name = "sapiens"
+    version = "1"
+    encoding = "png"
+
+    def __init__(self):
+        self._model = None
+        self._device = None
+
+    def __getstate__(self):  # workers load their own copy
+        d = dict(self.__dict__)
+        d["_model"] = None
+        return d
+
+    def model_file(self) -> Path:
+        env = os.environ.get("BENCHKIT_SAPIENS_FILE")
+        if env:
+            return Path(env).expanduser().absolute()
+        from benchkit.metrics.weights import weights_root
+
+        base = weights_root() / SAPIENS_DIR
+        for rel in SAPIENS_FILES.values():
+            if (base / rel).is_file():
+                return base / rel
+        return base / SAPIENS_FILES["1b"]
+
+    def load(self):
+        """The TorchScript module (once), after the trust check."""
+        if self._model is not None:
+            return self._model
+        import torch
+
+        from benchkit.errors import UnavailableError
+
+        path = self.model_file()
+        sha = self.model_sha256()  # clear error when missing
+        pinned = set(KNOWN_SAPIENS_SHA256.values())
+        if sha not in pinned and sha not in trusted_sha256():
+            raise UnavailableError(
+                f"{path}: Sapiens TorchScript files run code and its sha256 {sha} is not pinned; if this is the "
+                f"official file from {SAPIENS_URL}, trust it with {TRUST_ENV}={sha}")
+        dev = os.environ.get("BENCHKIT_SAPIENS_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+        m = torch.jit.load(str(path), map_location=dev)
+        m.eval()
+        self._model, self._device = m, dev
+        return m
+
+    def compute(self, img):
+        import torch
+
+        m = self.load()
+        x = torch.from_numpy(sapiens_preprocess(img)).to(self._device)
+        with torch.inference_mode():
+            logits = m(x)
+        if logits.ndim != 4 or logits.shape[1] != 28:
+            from benchkit.errors import BenchkitError
+
+            raise BenchkitError(f"{self.model_file()}: expected logits (1, 28, h, w), got {tuple(logits.shape)}")
+        return sapiens_postprocess(logits, img.shape[0], img.shape[1])
+
+
+class MasksPass(AuxPass):
+    """Precomputed Sapiens-id label maps from ``$BENCHKIT_HMB_MASKS`` (see the module docstring)."""
+
+    name = "masks"
+    version = "1"
+    encoding = "png"
+
+    def __init__(self):
+        env = os.environ.get(MASKS_ENV)
+        self.folder = Path(env).expanduser().absolute() if env else None
+
+    def model_sha256(self) -> str:
+        cached = getattr(self, "_model_sha256", None)
+        if cached is not None:
+            return cached
+        from benchkit.errors import UnavailableError
+        from benchkit.fsio import sha256_bytes, sha256_file
+
+        if self.folder is None or not self.folder.is_dir():
+            raise UnavailableError(f"auxiliary pass 'masks': set {MASKS_ENV} to a folder of label-map PNGs "
+                                   f"(<source key>.png or <source sha256>.png); got {self.folder}")
+        listing = "\n".join(f"{p.relative_to(self.folder).as_posix()} {sha256_file(p)}"
+                            for p in sorted(self.folder.rglob("*.png")))
+        self._model_sha256 = sha256_bytes(listing.encode())
+        return self._model_sha256
+
+    def compute(self, img):  # pragma: no cover - the producer calls compute_for
+        from benchkit.errors import BenchkitError
+
+        raise BenchkitError("auxiliary pass 'masks' needs the source key (compute_for)")
+
+    def compute_for(self, img, source_key: str, source_sha256: str):
+        import cv2
+
+        from benchkit.errors import BadInputError
+
+        self.model_sha256()
+        for cand in (self.folder / f"{source_key}.png", self.folder / f"{source_sha256}.png"):
+            if cand.is_file():
+                a = cv2.imread(str(cand), cv2.IMREAD_UNCHANGED)
+                if a is None or a.ndim != 2 or a.dtype.name != "uint8":
+                    raise BadInputError(cand, "not an 8-bit single-channel label map", "write Sapiens ids 0-27 as 8-bit gray PNG")
+                if a.shape != img.shape[:2]:
+                    raise BadInputError(cand, f"label map is {a.shape[1]}x{a.shape[0]}, image is {img.shape[1]}x{img.shape[0]}",
+                                        "segment the same image (same size)")
+                if int(a.max()) > 27:
+                    raise BadInputError(cand, f"label {int(a.max())} > 27", "use Sapiens class ids 0-27")
+                return a
+        raise BadInputError(self.folder / f"{source_key}.png", "no precomputed label map for this image",
+                            f"add {source_key}.png or {source_sha256}.png to {self.folder}")
+
+
+def segmenter_weight_rows(root) -> list[dict]:
+    """Rows for ``benchkit weights status``: the Sapiens files (any one size is enough)."""
+    from benchkit.metrics.weights import file_sha256
+
+    rows = []
+    base = Path(root) / SAPIENS_DIR
+    for size, rel in SAPIENS_FILES.items():
+        p = base / rel
+        if p.is_file():
+            sha = file_sha256(p)
+            ok = sha in set(KNOWN_SAPIENS_SHA256.values()) | trusted_sha256()
+            status, detail = ("ok", "sha256 pinned or trusted") if ok else (
+                "unverified", f"present; trust it with {TRUST_ENV}={sha} if it is the official file")
+        else:
+            status, detail = "missing", f"optional ({size}); download from {SAPIENS_URL} and place it at {p}"
+        rows.append({"owner": "aux:sapiens", "name": f"sapiens-{size}", "file": f"{SAPIENS_DIR}/{rel}",
+                     "path": str(p), "status": status, "detail": detail})
+    return rows
