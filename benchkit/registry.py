@@ -24,6 +24,7 @@ GENERATORS: dict[str, str] = {
 AUX_PASSES: dict[str, str] = {
     "sapiens": "benchkit.generators.hmb.segment:SapiensPass",
     "masks": "benchkit.generators.hmb.segment:MasksPass",
+    "mediapipe": "benchkit.generators.hmb.segment:MediaPipePass",
 }
 
 # Producers by spec.json ``producer.kind`` (replay); kind "dataset" resolves through BUILDERS instead.

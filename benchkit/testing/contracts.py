@@ -250,6 +250,7 @@ BUILDER_SMOKE = {  # tiny settings per builder on the embedded source
     "blur-synth": ["patch_size=128", "stride=128"],
     "gopro-enlarged": [],
     "gopro-test": [],
+    "hmb-synth": ["size=128", "segmenter=mediapipe"],
 }
 
 

@@ -36,7 +36,7 @@ from benchkit.generators.motion.pipeline import MotionBlurConfig, MotionBlurPara
 from benchkit.generators.realesrgan.settings import RealESRGANConfig
 from benchkit.params import Params
 
-SEGMENTERS = ("sapiens", "masks")
+SEGMENTERS = ("sapiens", "masks", "mediapipe")
 FIRST_ORDER_CASES = ("none", "hmb", "realesrgan")
 
 
@@ -48,7 +48,7 @@ def _range(name, r, lo, hi, integer=False):
 
 @dataclass(frozen=True)
 class HMBConfig:
-    segmenter: str = "sapiens"  # auxiliary pass giving the Sapiens-id label map: sapiens | masks
+    segmenter: str = "sapiens"  # auxiliary pass giving the Sapiens-id label map: sapiens | masks | mediapipe (approximation)
     groups: tuple[str, ...] = GROUP_NAMES  # groups that may be drawn
     group_weights: Optional[tuple[float, ...]] = None  # per entry of ``groups``; None = uniform over present
     min_group_pixels: int = 64  # a group is "present" with at least this many pixels

