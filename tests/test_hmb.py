@@ -63,7 +63,7 @@ def test_blend_exact_where_weight_is_0_or_1_and_formula_elsewhere():
         psf = psf_for(p.blur, gen.config.motion.psf)
         assert np.array_equal(psf, out["psf"])
         blurred = fft_blur(img, psf, boundary="reflect")
-        lq, gt = out["lq"].astype(int), out["gt"].astype(int)
+        lq, _gt = out["lq"].astype(int), out["gt"].astype(int)
         zero, one = w16 == 0, w16 == 65535
         assert zero.any() and one.any()
         assert np.array_equal(lq[zero], to_uint8(img).astype(int)[zero])  # bit-exact input
@@ -157,8 +157,8 @@ def test_sapiens_loader_pre_and_post_processing(tmp_path, monkeypatch):
 
 
 def test_missing_sapiens_file_is_a_clear_error(tmp_path, monkeypatch):
-    from benchkit.builders.hmb_synth import HMBSynthBuilder, HMBSynthConfig
     from benchkit.builders.base import build
+    from benchkit.builders.hmb_synth import HMBSynthBuilder, HMBSynthConfig
     from benchkit.errors import UnavailableError
 
     monkeypatch.setenv("BENCHKIT_SAPIENS_FILE", str(tmp_path / "nope_torchscript.pt2"))
@@ -172,7 +172,11 @@ def test_missing_sapiens_file_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_first_order_case_frequencies_match_the_config():
-    from benchkit.generators.hmb.pipeline import FIRST_ORDER_CASES, HAODiffConfig, HAODiffGenerator
+    from benchkit.generators.hmb.pipeline import (
+        FIRST_ORDER_CASES,
+        HAODiffConfig,
+        HAODiffGenerator,
+    )
 
     probs = (0.15, 0.55, 0.30)
     gen = HAODiffGenerator(HAODiffConfig(first_order_probs=probs))
@@ -214,7 +218,7 @@ def test_builder_replay_cache_workers_and_bad_items(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCHKIT_CACHE", str(tmp_path / "cache"))
     sets = ["size=128", "segmenter=masks", "haodiff.first_order_probs=[0,1,0]"]
     s1 = build(make_builder("hmb-synth", str(src), sets), tmp_path / "w1", seed=5, workers=1, progress=False)
-    s2 = build(make_builder("hmb-synth", str(src), sets), tmp_path / "w2", seed=5, workers=2, progress=False)
+    build(make_builder("hmb-synth", str(src), sets), tmp_path / "w2", seed=5, workers=2, progress=False)
     assert s1.produced == 4 and s1.failed == 1  # corrupt.png: a per-item failure
     fails = [json.loads(x) for x in (tmp_path / "w1" / "failures.jsonl").read_text().splitlines()]
     assert [f["key"] for f in fails] == ["corrupt"]

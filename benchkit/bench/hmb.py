@@ -23,10 +23,10 @@ def run(args) -> dict:
 
     from benchkit.bench.resume import machine
     from benchkit.builders.base import build
-    from benchkit.builders.hmb_synth import materialize_people
     from benchkit.datasets.build import make_builder
     from benchkit.generators.auxpass import make_aux_pass
     from benchkit.generators.base import SampleContext
+    from benchkit.generators.hmb.people import materialize_people
     from benchkit.generators.hmb.pipeline import HMBConfig, HMBGenerator
     from benchkit.images import read_image
     from benchkit.seeding import rng_for

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Optional
+from typing import ClassVar, Literal
 
 from benchkit.generators.base import Generator, SampleContext
 from benchkit.generators.hmb.parts import GROUP_NAMES
@@ -50,7 +50,7 @@ def _range(name, r, lo, hi, integer=False):
 class HMBConfig:
     segmenter: str = "sapiens"  # auxiliary pass giving the Sapiens-id label map: sapiens | masks | mediapipe (approximation)
     groups: tuple[str, ...] = GROUP_NAMES  # groups that may be drawn
-    group_weights: Optional[tuple[float, ...]] = None  # per entry of ``groups``; None = uniform over present
+    group_weights: tuple[float, ...] | None = None  # per entry of ``groups``; None = uniform over present
     min_group_pixels: int = 64  # a group is "present" with at least this many pixels
     no_person: Literal["none", "error"] = "none"
     erode_radius_range: tuple[int, int] = (0, 3)  # px
@@ -232,10 +232,10 @@ class HMBGenerator(_HMBMixin, Generator):
 
 def encode_weight(outs: dict) -> dict:
     """``hmb_weight`` (uint16) as a 16-bit PNG (runner.Encoded); the other outputs unchanged."""
+    import cv2
+
     from benchkit.images import png_params
     from benchkit.runner import Encoded
-
-    import cv2
 
     ok, buf = cv2.imencode(".png", outs["hmb_weight"], png_params())
     if not ok:

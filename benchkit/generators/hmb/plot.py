@@ -12,10 +12,10 @@ def make_figure(out_path="docs/hmb_examples.png", segmenter: str = "mediapipe", 
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from benchkit.builders.hmb_synth import materialize_people
     from benchkit.generators.auxpass import make_aux_pass
     from benchkit.generators.base import SampleContext
     from benchkit.generators.hmb.parts import group_mask, group_pixel_counts
+    from benchkit.generators.hmb.people import materialize_people
     from benchkit.generators.hmb.pipeline import HMBConfig, HMBGenerator
     from benchkit.images import read_image
     from benchkit.seeding import rng_for
@@ -46,8 +46,8 @@ def make_figure(out_path="docs/hmb_examples.png", segmenter: str = "mediapipe", 
         rows.append((f"{name}: {group}", im, group_mask(lab, group), out["hmb_weight"] / 65535.0, out["lq"], out["psf"], p))
     fig, axes = plt.subplots(len(rows), 4, figsize=(12, 3.1 * len(rows)))
     for r, (title, im, m, w, lq, psf, p) in enumerate(rows):
-        for c, (a, t) in enumerate([(im, title), (m, "part mask"), (w, f"W_s (e{p.erode_radius} d{p.dilate_radius} "
-                                    f"s{p.sigma:.1f})"), (lq, "I_HMB (eq. 2)")]):
+        for c, (a, t) in enumerate([(im, title), (m, "part mask"), (w, (f"W_s (e{p.erode_radius} d{p.dilate_radius} "
+                                    f"s{p.sigma:.1f})")), (lq, "I_HMB (eq. 2)")]):
             ax = axes[r, c]
             ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1 if a.ndim == 2 else None)
             ax.set_title(t, fontsize=9)

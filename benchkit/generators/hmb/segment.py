@@ -61,6 +61,12 @@ def sapiens_postprocess(logits, height: int, width: int):
     return up.argmax(dim=1)[0].to("cpu").numpy().astype("uint8")
 
 
+def weights_root() -> Path:
+    """``$BENCHKIT_WEIGHTS`` or ``~/.cache/benchkit/weights`` (the rule of benchkit.metrics.weights, restated
+    here because generators sit below metrics)."""
+    return Path(os.path.expanduser(os.environ.get("BENCHKIT_WEIGHTS") or "~/.cache/benchkit/weights")).absolute()
+
+
 def trusted_sha256() -> set[str]:
     return {s.strip().lower() for s in os.environ.get(TRUST_ENV, "").split(",") if len(s.strip()) == 64}
 
@@ -85,8 +91,6 @@ class SapiensPass(AuxPass):
         env = os.environ.get("BENCHKIT_SAPIENS_FILE")
         if env:
             return Path(env).expanduser().absolute()
-        from benchkit.metrics.weights import weights_root
-
         base = weights_root() / SAPIENS_DIR
         for rel in SAPIENS_FILES.values():
             if (base / rel).is_file():
@@ -182,7 +186,7 @@ class MasksPass(AuxPass):
 
 def segmenter_weight_rows(root) -> list[dict]:
     """Rows for ``benchkit weights status``: the Sapiens files (any one size is enough)."""
-    from benchkit.metrics.weights import file_sha256
+    from benchkit.fsio import sha256_file as file_sha256
 
     rows = []
     base = Path(root) / SAPIENS_DIR
@@ -259,14 +263,14 @@ class MediaPipePass(AuxPass):
             hull = cv2.convexHull(np.rint(pts[face]).astype(np.int32))
             m = np.zeros((h, w), np.uint8)
             cv2.fillConvexPoly(m, hull, 1)
-            r = max(1, int(round(0.25 * shoulder)))
+            r = max(1, round(0.25 * shoulder))
             m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
             labels[(m > 0) & person] = 2
         for (a, b), cls in _MP_LIMBS:
             if not (vis[a] and vis[b]):
                 continue
             m = np.zeros((h, w), np.uint8)
-            width = max(1, int(round((0.4 if a >= 23 else 0.3) * shoulder)))
+            width = max(1, round((0.4 if a >= 23 else 0.3) * shoulder))
             cv2.line(m, tuple(int(v) for v in np.rint(pts[a])), tuple(int(v) for v in np.rint(pts[b])), 1, width)
             labels[(m > 0) & person] = cls
         return labels
