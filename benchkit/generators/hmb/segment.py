@@ -226,6 +226,11 @@ class MediaPipePass(AuxPass):
     version = "1"
     encoding = "png"
 
+    def __getstate__(self):  # workers build their own graph
+        d = dict(self.__dict__)
+        d.pop("_pose", None)
+        return d
+
     def model_file(self) -> Path:
         import importlib.util
 
@@ -246,8 +251,11 @@ class MediaPipePass(AuxPass):
 
         u8 = np.ascontiguousarray(np.clip(np.rint(np.asarray(img) * 255.0), 0, 255).astype(np.uint8))
         h, w = u8.shape[:2]
-        with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True) as pose:
-            res = pose.process(u8)
+        pose = self.__dict__.get("_pose")
+        if pose is None:  # one graph per pass instance (static-image mode: no state between images)
+            pose = self._pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
+                                                       enable_segmentation=True)
+        res = pose.process(u8)
         labels = np.zeros((h, w), np.uint8)
         if res.pose_landmarks is None or res.segmentation_mask is None:
             return labels  # no person found
