@@ -264,3 +264,13 @@ def test_no_person_rule_error(tmp_path, monkeypatch):
     assert s.produced == 3 and s.failed == 1
     f = json.loads((tmp_path / "o" / "failures.jsonl").read_text().splitlines()[0])
     assert f["key"] == "empty" and "no person" in f["error"]
+
+
+def test_packaged_pipelines_write_out_the_defaults():
+    from benchkit.config import load_pipeline, to_plain
+    from benchkit.generators.hmb.pipeline import HAODiffGenerator, HMBGenerator
+
+    for name, cls in (("hmb", HMBGenerator), ("haodiff", HAODiffGenerator)):
+        _n, gen, _block = load_pipeline(name)
+        assert type(gen) is cls and to_plain(gen.config) == to_plain(cls.Config())
+        assert gen.aux_passes == ("sapiens",)
