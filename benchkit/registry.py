@@ -15,11 +15,17 @@ from typing import Any
 GENERATORS: dict[str, str] = {
     "realesrgan": "benchkit.generators.realesrgan.pipeline:RealESRGANGenerator",
     "motion_blur": "benchkit.generators.motion.pipeline:MotionBlurGenerator",
+    "hmb": "benchkit.generators.hmb.pipeline:HMBGenerator",
+    "haodiff": "benchkit.generators.hmb.pipeline:HAODiffGenerator",
 }
 
 # Auxiliary passes generators may need (``Generator.aux_passes``): per-image, model-backed inputs computed
 # once per source image and cached (see benchkit/generators/auxpass.py).
-AUX_PASSES: dict[str, str] = {}
+AUX_PASSES: dict[str, str] = {
+    "sapiens": "benchkit.generators.hmb.segment:SapiensPass",
+    "masks": "benchkit.generators.hmb.segment:MasksPass",
+    "mediapipe": "benchkit.generators.hmb.segment:MediaPipePass",
+}
 
 # Producers by spec.json ``producer.kind`` (replay); kind "dataset" resolves through BUILDERS instead.
 PRODUCERS: dict[str, str] = {
@@ -32,6 +38,7 @@ BUILDERS: dict[str, str] = {
     "gopro-enlarged": "benchkit.builders.gopro:GoProEnlargedBuilder",
     "gopro-test": "benchkit.builders.gopro:GoProTestBuilder",
     "inscene": "benchkit.builders.inscene:InSceneBuilder",
+    "hmb-synth": "benchkit.builders.hmb_synth:HMBSynthBuilder",
 }
 
 # Metrics (``--metrics a,b``); see benchkit/metrics/catalog.py for metadata.
@@ -92,6 +99,7 @@ BENCHES: dict[str, str] = {
     "resume": "benchkit.bench.resume:run",
     "inscene": "benchkit.bench.inscene:run",
     "adapters": "benchkit.bench.adapters:run",
+    "hmb": "benchkit.bench.hmb:run",
 }
 
 # CLI sub-commands: name -> "module:register" where register(subparsers) adds the parser.
@@ -122,6 +130,8 @@ PARAMS: dict[str, str] = {
     "motion.MotionBlurParams": "benchkit.generators.motion.pipeline:MotionBlurParams",
     "motion.TrajectoryParams": "benchkit.generators.motion.trajectory:TrajectoryParams",
     "motion.RadialFieldParams": "benchkit.generators.motion.svblur:RadialFieldParams",
+    "hmb.HMBParams": "benchkit.generators.hmb.pipeline:HMBParams",
+    "hmb.HAODiffParams": "benchkit.generators.hmb.pipeline:HAODiffParams",
 }
 
 TABLES: dict[str, dict[str, str]] = {

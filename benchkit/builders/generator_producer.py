@@ -68,6 +68,12 @@ def read_source(path: Path, reuse: bool = False):
     return hit[1], hit[2]
 
 
+def finish_outputs(gen, outs: dict) -> dict:
+    """``gen.encode_outputs(outs)`` when the generator encodes some outputs itself (e.g. a 16-bit PNG)."""
+    enc = getattr(gen, "encode_outputs", None)
+    return enc(outs) if enc is not None else outs
+
+
 def _identity(a):
     return a
 
@@ -167,7 +173,10 @@ class GeneratorSampling:
         params = gen.sample(rng_for(root_seed, job.key, "params"), ctx)
         fields = {"seed": {"root": root_seed, "entropy": sample_entropy(root_seed, job.key, "params")},
                   "sources": [source, *aux_records], **extra, "params": params.to_json()}
-        return fields, gen.apply(x, params, ctx)
+        outs = gen.apply(x, params, ctx)
+        if hasattr(gen, "sample_meta"):  # typed per-sample fields (gen.metadata), e.g. HMB boxes
+            fields["meta"] = gen.sample_meta(params, outs, ctx)
+        return fields, finish_outputs(gen, outs)
 
     def produce_replay(self, job: Job, record: dict, root_seed: int):
         """Re-apply the RECORDED params to the verified source image and the verified cached auxiliary
@@ -190,7 +199,7 @@ class GeneratorSampling:
         cut, _extra = self.view(job, img)
         x = cut(img)
         ctx = SampleContext(job.key, int(x.shape[0]), int(x.shape[1]), {n: cut(a) for n, a in aux.items()})
-        return {}, gen.apply(x, Params.from_json(record["params"]), ctx)
+        return {}, finish_outputs(gen, gen.apply(x, Params.from_json(record["params"]), ctx))
 
 
 class GeneratorProducer(GeneratorSampling, Producer):

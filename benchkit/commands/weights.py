@@ -35,6 +35,9 @@ def run_status(args) -> int:
     from benchkit.faces.detect import face_weight_rows
 
     register_weights_provider(face_weight_rows)
+    from benchkit.generators.hmb.segment import segmenter_weight_rows
+
+    register_weights_provider(segmenter_weight_rows)
     root = weights_root(args.weights_root)
     rows = weights_report(root)
     if args.json:

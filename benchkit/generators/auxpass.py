@@ -184,7 +184,9 @@ def cached_result(p: AuxPass, img, source_sha256: str, out_dir, source_key: str,
             except Exception:  # a damaged cache entry is recomputed and replaced
                 arr = data = None
         if arr is None:
-            arr = _check_shape(p, p.compute(img), img, rel)
+            keyed = getattr(p, "compute_for", None)  # passes that read per-source files (precomputed masks)
+            res = keyed(img, source_key, source_sha256) if keyed is not None else p.compute(img)
+            arr = _check_shape(p, res, img, rel)
             data = p.encode(arr)
             arr = p.decode(data, rel)  # exactly what a later run (or replay) will read back
             atomic_write_bytes(shared, data, fsync=False)

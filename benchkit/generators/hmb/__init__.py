@@ -1,0 +1,1 @@
+"""Human motion blur (HAODiff): part groups, segmentation passes, the hmb and haodiff generators."""
