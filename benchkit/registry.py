@@ -31,6 +31,7 @@ BUILDERS: dict[str, str] = {
     "blur-synth": "benchkit.builders.blur_synth:BlurSynthBuilder",
     "gopro-enlarged": "benchkit.builders.gopro:GoProEnlargedBuilder",
     "gopro-test": "benchkit.builders.gopro:GoProTestBuilder",
+    "mpii-test": "benchkit.builders.mpii:MPIITestBuilder",
 }
 
 # Metrics (``--metrics a,b``); see benchkit/metrics/catalog.py for metadata.
@@ -55,6 +56,7 @@ METRICS: dict[str, str] = {
     "arniqa": "benchkit.metrics.pyiqa_backend:PyiqaMetric",
     "qalign": "benchkit.metrics.pyiqa_backend:PyiqaMetric",
     "msswd": "benchkit.metrics.msswd:MSSWD",
+    "hmbr": "benchkit.metrics.hmbr:HMBR",
 }
 
 # Restoration methods (``--methods a,b`` / ``all``).
