@@ -88,6 +88,7 @@ BENCHES: dict[str, str] = {
     "harness": "benchkit.bench.harness:run",
     "degrade": "benchkit.bench.degrade:run",
     "resume": "benchkit.bench.resume:run",
+    "hmbr": "benchkit.bench.hmbr:run",
 }
 
 # CLI sub-commands: name -> "module:register" where register(subparsers) adds the parser.
@@ -104,6 +105,7 @@ COMMANDS: dict[str, str] = {
     "publish": "benchkit.commands.publish:register",
     "export": "benchkit.commands.export:register",
     "figure": "benchkit.commands.figure:register",
+    "train-detector": "benchkit.commands.train_detector:register",
 }
 
 # Params classes by stable type name (the ``"__type__"`` of manifest params; each class declares its

@@ -61,6 +61,11 @@ def ultralytics_offline(cache_dir=None) -> Path:
             os.replace(tmp, font)
         except (ImportError, OSError):
             pass  # ultralytics only needs the font for plots, which benchkit turns off
+    import sys
+
+    for name, mod in list(sys.modules.items()):  # imported earlier without the flag: ONLINE was computed then
+        if name.startswith("ultralytics") and getattr(mod, "ONLINE", None) is True:
+            mod.ONLINE = False
     return Path(cfg)
 
 
