@@ -121,3 +121,14 @@ def test_one_epoch_smoke_training_offline_writes_weights_and_report(tmp_path, no
     img = np.random.default_rng(0).random((64, 64, 3), dtype=np.float32)
     counts = m.reference_partials([ScoreRequest("a", input_src=img), ScoreRequest("b", input_src=img)])
     assert len(counts) == 2 and all(c >= 0 and c == int(c) for c in counts)
+
+
+def test_cli_reports_bad_data_with_file_and_fix(tmp_path, cli_env):
+    from conftest import run_cli
+
+    p = run_cli(["train-detector", "hmb", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o"),
+                 "--weights-root", str(tmp_path / "w")], env=cli_env, check=False)
+    assert p.returncode == 2 and "manifest.jsonl" in p.stderr and "hmb-synth" in p.stderr
+    p = run_cli(["build-dataset", "mpii-test", "--source", str(tmp_path), "--set", "rebuild=true",
+                 "--out", str(tmp_path / "ds")], env=cli_env, check=False)
+    assert p.returncode == 2 and "mpii_human_pose_v1_u12_1.mat" in p.stderr

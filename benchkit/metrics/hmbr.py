@@ -90,7 +90,7 @@ def load_yolo(path: Path, pinned: str | None):
     try:
         from ultralytics import YOLO
     except ImportError as e:
-        raise UnavailableError(f"HMB-R needs ultralytics (pip install 'ultralytics>=8.4'): {e}") from None
+        raise UnavailableError(f"HMB-R needs ultralytics (pip install 'benchkit[detect]'): {e}") from None
     return YOLO(str(path), task="detect")
 
 
@@ -156,7 +156,7 @@ class HMBR(Metric):
         import importlib.util
 
         if importlib.util.find_spec("ultralytics") is None:
-            return False, "HMB-R needs ultralytics: pip install 'ultralytics>=8.4'"
+            return False, "HMB-R needs ultralytics: pip install 'benchkit[detect]' (ultralytics>=8.4)"
         return True, ""
 
     def counter(self):
