@@ -132,3 +132,31 @@ def test_cli_reports_bad_data_with_file_and_fix(tmp_path, cli_env):
     p = run_cli(["build-dataset", "mpii-test", "--source", str(tmp_path), "--set", "rebuild=true",
                  "--out", str(tmp_path / "ds")], env=cli_env, check=False)
     assert p.returncode == 2 and "mpii_human_pose_v1_u12_1.mat" in p.stderr
+
+
+@pytest.mark.slow
+def test_torchscript_export_counts_without_unpickling(tmp_path, no_network, monkeypatch):
+    """A TorchScript export (no pickle) loads from the weights root without a pin and counts (mechanics)."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("ultralytics") is None:
+        pytest.skip("ultralytics is not installed (extra [detect])")
+    monkeypatch.setenv("YOLO_CONFIG_DIR", str(tmp_path / "ycfg"))
+    monkeypatch.chdir(tmp_path)
+    from benchkit.metrics.hmbr import ultralytics_offline
+
+    ultralytics_offline()
+    from ultralytics import YOLO
+
+    exported = YOLO("yolo11n.yaml").export(format="torchscript", imgsz=64)
+    (tmp_path / "w" / "hmb").mkdir(parents=True)
+    shutil.copyfile(exported, tmp_path / "w" / "hmb" / "det.torchscript")
+    from benchkit.metrics import get_metric
+    from benchkit.metrics.base import ScoreRequest
+
+    m = get_metric("hmbr", weights_root=tmp_path / "w", weights="hmb/det.torchscript", imgsz=64)
+    assert m.availability() == (True, "")
+    img = np.random.default_rng(0).random((64, 64, 3), dtype=np.float32)
+    got = m.partials([ScoreRequest("a", output_src=img)])
+    assert len(got) == 1 and got[0] == int(got[0]) >= 0

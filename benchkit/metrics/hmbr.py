@@ -181,11 +181,22 @@ class HMBR(Metric):
     def _compute(self, dists, refs):
         raise BenchkitError("hmbr is dataset-level: use partials()/reference_partials()/aggregate()")
 
+    chunk = 16  # images per detector call; only a chunk of decoded images is held at a time
+
+    def _count_requests(self, requests: list, side: str) -> list:
+        out = []
+        for i in range(0, len(requests), self.chunk):
+            part = requests[i:i + self.chunk]
+            out += [float(n) for n in self.count([getattr(r, side) for r in part])]
+            for r in part:  # a dataset of thousands of images must not stay decoded in the requests
+                r._cache.pop(side, None)
+        return out
+
     def partials(self, requests: list) -> list:
-        return [float(n) for n in self.count([r.output for r in requests])]
+        return self._count_requests(requests, "output")
 
     def reference_partials(self, requests: list) -> list:
-        return [float(n) for n in self.count([r.input for r in requests])]
+        return self._count_requests(requests, "input")
 
     def aggregate(self, partials: list, reference_partials: list) -> float:
         return hmbr_ratio(partials, reference_partials)
