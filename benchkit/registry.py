@@ -39,6 +39,7 @@ BUILDERS: dict[str, str] = {
     "gopro-test": "benchkit.builders.gopro:GoProTestBuilder",
     "inscene": "benchkit.builders.inscene:InSceneBuilder",
     "hmb-synth": "benchkit.builders.hmb_synth:HMBSynthBuilder",
+    "mpii-test": "benchkit.builders.mpii:MPIITestBuilder",
 }
 
 # Metrics (``--metrics a,b``); see benchkit/metrics/catalog.py for metadata.
@@ -64,6 +65,7 @@ METRICS: dict[str, str] = {
     "qalign": "benchkit.metrics.pyiqa_backend:PyiqaMetric",
     "msswd": "benchkit.metrics.msswd:MSSWD",
     "idscore": "benchkit.metrics.idscore:IDScore",
+    "hmbr": "benchkit.metrics.hmbr:HMBR",
 }
 
 # Restoration methods (``--methods a,b`` / ``all``).
@@ -100,6 +102,7 @@ BENCHES: dict[str, str] = {
     "inscene": "benchkit.bench.inscene:run",
     "adapters": "benchkit.bench.adapters:run",
     "hmb": "benchkit.bench.hmb:run",
+    "hmbr": "benchkit.bench.hmbr:run",
 }
 
 # CLI sub-commands: name -> "module:register" where register(subparsers) adds the parser.
@@ -116,6 +119,7 @@ COMMANDS: dict[str, str] = {
     "publish": "benchkit.commands.publish:register",
     "export": "benchkit.commands.export:register",
     "figure": "benchkit.commands.figure:register",
+    "train-detector": "benchkit.commands.train_detector:register",
 }
 
 # Params classes by stable type name (the ``"__type__"`` of manifest params; each class declares its

@@ -10,10 +10,10 @@ from benchkit.errors import ConfigError, UnknownNameError
 from benchkit.metrics import MetricInfo, get_metric, list_metrics, weights_root
 from benchkit.registry import METRICS
 
-IN_SCOPE = {"psnr", "ssim", "psnr_rgb", "ssim_rgb", "lpips", "dists", "topiq_fr", "fid", "msswd",
+IN_SCOPE = {"hmbr", "psnr", "ssim", "psnr_rgb", "ssim_rgb", "lpips", "dists", "topiq_fr", "fid", "msswd",
             "clipiqa", "musiq", "maniqa", "niqe", "liqe", "ilniqe", "topiq_nr", "hyperiqa", "tres",
             "arniqa", "qalign", "idscore"}
-LOWER_BETTER = {"lpips", "dists", "fid", "niqe", "ilniqe", "msswd"}
+LOWER_BETTER = {"lpips", "dists", "fid", "niqe", "ilniqe", "msswd", "hmbr"}
 
 
 def test_catalog_matches_registry_and_scope():
@@ -30,7 +30,8 @@ def test_catalog_matches_registry_and_scope():
         for w in m.weights:
             assert w.startswith(("hub/pyiqa/", "hub/checkpoints/", "hub/clip/", "huggingface/hub/models--", "faces/"))
     weight_free = {m.name for m in list_metrics() if not m.weights}
-    assert weight_free == {"psnr", "ssim", "psnr_rgb", "ssim_rgb", "msswd"}
+    # hmbr: its detector is the user's file, named by the `weights` setting (not a catalogued download)
+    assert weight_free == {"psnr", "ssim", "psnr_rgb", "ssim_rgb", "msswd", "hmbr"}
     assert {m.name: m.kind for m in list_metrics()}["fid"] == "dataset"
 
 

@@ -167,7 +167,7 @@ def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int =
 
     cache = ScoreCache(run_dir / SCORES)
     states = StateStore(run_dir / STATES)
-    summary, rows = [], []
+    summary, rows, item_cols = [], [], {}
     from benchkit.harness.scoring import score_dataset, score_dataset_level
 
     try:
@@ -175,7 +175,8 @@ def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int =
             runs = runs_by_ds[ds.name]
             ok_runs = [r for r in runs if r.status == "ok"]
             values = score_dataset(ds, ok_runs, slots, cache, counters, failures, progress)
-            dvalues = score_dataset_level(ds, ok_runs, slots, cache, states, counters, failures)
+            dcols = {}  # (method, key) -> per-image columns of dataset-level metrics (HMB-R counts)
+            dvalues = score_dataset_level(ds, ok_runs, slots, cache, states, counters, failures, dcols)
             for run in runs:
                 summary.append(summarize(ds, run, slots, values, dvalues, methods_used[run.name]))
                 for rec in ds.records:
@@ -187,6 +188,10 @@ def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int =
                            "method_tag": run.tag, "dataset_fingerprint": ds.fingerprint}
                     row.update({s.name: values.get((run.name, k), {}).get(s.name) for s in slots
                                 if s.info.kind != "dataset"})
+                    extra = dcols.get((run.name, k), {})
+                    for c in extra:
+                        item_cols.setdefault(c, None)
+                    row.update(extra)
                     rows.append(row)
     finally:
         cache.close()
@@ -234,7 +239,8 @@ def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int =
         "seconds": seconds,
     }
     atomic_write_json(run_dir / RESULTS, results)
-    atomic_write_text(run_dir / PER_IMAGE, per_image_csv(rows, [s.name for s in slots if s.info.kind != "dataset"]))
+    atomic_write_text(run_dir / PER_IMAGE, per_image_csv(rows, [s.name for s in slots if s.info.kind != "dataset"]
+                                                                + list(item_cols)))
     for n in notices:
         log("note: " + n)
     return EvalResult(run_dir, run_dir / RESULTS, run_dir / PER_IMAGE, counters, failures, skipped, summary,

@@ -18,7 +18,7 @@ import math
 from benchkit.errors import BadInputError, BenchkitError, UnavailableError
 from benchkit.harness.results import fail
 from benchkit.harness.scores import REFERENCE
-from benchkit.metrics.base import NA, ScoreRequest
+from benchkit.metrics.base import NA, Metric, ScoreRequest
 
 
 class _Once:
@@ -143,8 +143,11 @@ def _score_items(s, items, reqs, ds, key, values, cache, counters, failures) -> 
         cache.put(run.tag, ds.fingerprint, s.id, key, orec["sha256"], v)
 
 
-def score_dataset_level(ds, runs, slots, cache, states, counters, failures) -> dict:
-    """{(method, metric): value or NA} for dataset-level metrics, from cached per-item states."""
+def score_dataset_level(ds, runs, slots, cache, states, counters, failures, columns=None) -> dict:
+    """{(method, metric): value or NA} for dataset-level metrics, from cached per-item states.
+
+    ``columns`` (a dict, optional) receives ``{(method, key): {column: value}}`` from the metrics'
+    ``item_columns(partial, reference_partial)`` (per-image detail of dataset-level metrics)."""
     from benchkit.config import fingerprint
 
     res = {}
@@ -163,6 +166,8 @@ def score_dataset_level(ds, runs, slots, cache, states, counters, failures) -> d
             if v is not None:
                 counters.scores_cached += 1
                 res[(run.name, s.name)] = v
+                if columns is not None:
+                    _item_columns(s, ds, run, keys, states, columns)
                 continue
             if not s.available()[0]:
                 continue
@@ -181,7 +186,21 @@ def score_dataset_level(ds, runs, slots, cache, states, counters, failures) -> d
                 continue
             res[(run.name, s.name)] = v
             cache.put(run.tag, ds.fingerprint, s.id, "__dataset__", ident, v)
+            if columns is not None:
+                for k, p, r in zip(keys, parts, refs):
+                    columns.setdefault((run.name, k), {}).update(s.metric.item_columns(p, r))
     return res
+
+
+def _item_columns(s, ds, run, keys, states, columns) -> None:
+    """Per-image columns of a dataset-level value read from the cache: from the stored states (no compute)."""
+    if type(s.metric).item_columns is Metric.item_columns:
+        return
+    for k in keys:
+        p = states.get(run.tag, ds.fingerprint, s.id, k, run.outputs[k]["sha256"])
+        r = states.get(REFERENCE, ds.fingerprint, s.id, k)
+        if p is not None and r is not None:
+            columns.setdefault((run.name, k), {}).update(s.metric.item_columns(p, r))
 
 
 def _reference_states(s, ds, keys, by_key, states, ref_cache, counters) -> list:

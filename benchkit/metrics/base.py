@@ -231,6 +231,11 @@ class Metric(abc.ABC):
                         shutil.copyfile(src, dst)
             return float(self.score_folders(*dirs))
 
+    def item_columns(self, partial, reference_partial) -> dict:
+        """Extra ``per_image.csv`` columns {name: value} of one item from its two states (default none;
+        HMB-R: the detection counts on input and output)."""
+        return {}
+
     def _dataset_only(self) -> None:
         if self.info.kind != "dataset":
             raise BenchkitError(f"metric {self.info.name!r} is not dataset-level")

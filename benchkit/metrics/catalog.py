@@ -188,12 +188,23 @@ CATALOG: tuple = (
                     "similarity alignment found on the target (or recorded in the sample's meta); user-provided "
                     "ArcFace ONNX (insightface w600k_r50.onnx) run with onnxruntime; n/a when the target shows "
                     "no face."),
+    MetricInfo(
+        name="hmbr", kind="dataset", higher_is_better=False, version="1", backend="benchkit",
+        settings={"weights": "hmb/hmb-detector.onnx", "sha256": "", "conf": 0.25, "iou": 0.7, "imgsz": 640},
+        weights=(),
+        description="HMB-R (HAODiff Sec. 4.1, Table 2): detections of a YOLO11 human-motion-blur detector on the "
+                    "restored images / detections on the inputs (dataset-level ratio of totals; lower is better; "
+                    "> 1 possible). Detector = the user's file `weights` under the weights root (.onnx, "
+                    ".torchscript, or a sha256-pinned ultralytics .pt; train one with `benchkit train-detector "
+                    "hmb`); ultralytics predict defaults conf 0.25, iou 0.7, imgsz 640. Input-side counts are "
+                    "computed once per dataset; per-image counts are in per_image.csv."),
 )
 
 BY_NAME = {m.name: m for m in CATALOG}
 
 # Where each metric's implementation lives ("module:Object"); mirrored in benchkit.registry.METRICS.
-_NATIVE = {"msswd": "benchkit.metrics.msswd:MSSWD", "idscore": "benchkit.metrics.idscore:IDScore"}
+_NATIVE = {"msswd": "benchkit.metrics.msswd:MSSWD", "idscore": "benchkit.metrics.idscore:IDScore",
+           "hmbr": "benchkit.metrics.hmbr:HMBR"}
 TARGETS = {
     m.name: (_NATIVE[m.name] if m.backend == "benchkit" else "benchkit.metrics.pyiqa_backend:PyiqaMetric")
     for m in CATALOG
