@@ -108,9 +108,25 @@ class _SpandrelMethod(Method):
     def _unload(self):
         self.model = None
 
+    def availability(self):
+        import importlib.util
+
+        mods = ("spandrel",) + (("spandrel_extra_arches",) if self.name == "restormer" else ())
+        for mod in mods:
+            if importlib.util.find_spec(mod) is None:
+                return False, f"{mod} is not installed (fix: pip install 'benchkit[cnn]')"
+        return super().availability()
+
     def restore(self, lq_batch, context, scale):
         import torch
 
+        from benchkit.errors import BenchkitError, UnavailableError
+
+        if not self.loaded:
+            ok, why = self.availability()
+            if not ok:
+                raise UnavailableError(f"{self.name}: {why}")
+            raise BenchkitError(f"method {self.name}: call load() before restore()")
         outs = []
         with torch.inference_mode():
             for i in range(len(lq_batch)):  # sizes may differ within a batch
