@@ -164,7 +164,7 @@ def test_restormer_tiles_and_padding(wroot):
     from benchkit.errors import ConfigError
     from benchkit.methods.cnn import Restormer, pad_reflect
 
-    x = _img(45, 61, 4)
+    x = _img(45, 47, 4)  # padded to 48x48: tile 64 -> one 48 px tile (demo.py: tile = min(tile, h, w))
     full = _method("restormer", wroot).restore([x], [{}], 1)[0]
     big_tile = _method("restormer", wroot, tile=64, tile_overlap=8).restore([x], [{}], 1)[0]
     np.testing.assert_allclose(big_tile, full, atol=1e-6)  # one tile covering the (padded) image = untiled
