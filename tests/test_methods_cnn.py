@@ -6,9 +6,7 @@ import json
 
 import numpy as np
 import pytest
-
 import torch
-
 from conftest import run_cli
 
 
@@ -24,7 +22,9 @@ def _tiny_nafnet(seed=0):
 
 
 def _tiny_restormer(seed=0):
-    from spandrel_extra_arches.architectures.Restormer.__arch.restormer_arch import Restormer as Arch
+    from spandrel_extra_arches.architectures.Restormer.__arch.restormer_arch import (
+        Restormer as Arch,
+    )
 
     g = torch.Generator().manual_seed(seed)
     m = Arch(dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[1, 1, 2, 2])
@@ -96,7 +96,7 @@ class _OfficialAvgPool2d(torch.nn.Module):
                                 x.shape[3] * self.base_size[1] // self.train_size[-1]]
         if self.kernel_size[0] >= x.size(-2) and self.kernel_size[1] >= x.size(-1):
             return F.adaptive_avg_pool2d(x, 1)
-        n, c, h, w = x.shape
+        h, w = x.shape[-2:]
         s = x.cumsum(dim=-1).cumsum_(dim=-2)
         s = F.pad(s, (1, 0, 1, 0))
         k1, k2 = min(h, self.kernel_size[0]), min(w, self.kernel_size[1])
@@ -249,7 +249,7 @@ def test_evaluate_cli_single_vs_two_cpu_devices(tmp_path, wroot, cli_env):
     assert res["devices"]["method_devices"] == ["cpu", "cpu"]
     from benchkit.images import read_image
 
-    for k, v in one.items():
+    for k in one:
         assert read_image(tmp_path / "one" / k).shape[:2] == (32, 32)
     # a multi-device re-run reuses the single-device cache: nothing is restored again
     p = run_cli(args + ["--run", str(tmp_path / "one"), "--devices", "cpu,cpu"], env=cli_env)

@@ -54,7 +54,7 @@ def load_params(path, arch_cls, label: str):
         keys = sorted(ckpt)[:5] if isinstance(ckpt, dict) else type(ckpt).__name__
         raise BadInputError(path, f"not an official {label} checkpoint: expected a dict with 'params', "
                             f"found {keys}", fix)
-    sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in ckpt["params"].items()}
+    sd = {k.removeprefix("module."): v for k, v in ckpt["params"].items()}
     if not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise BadInputError(path, "'params' holds non-tensor values", fix)
     arch = arch_cls()
@@ -94,7 +94,7 @@ def _dtype(name):
 class _SpandrelMethod(Method):
     task, scales, steps = "restore", (1,), 1
     devices: ClassVar[tuple] = ("cpu", "cuda")
-    dtypes: ClassVar[tuple] = ("float32", "bfloat16", "float16")
+    dtypes: ClassVar[tuple] = ("float32", "bfloat16")  # spandrel marks fp16 unverified for both: runs as float32
     concurrent: ClassVar[bool] = False
     label: ClassVar[str] = ""
 

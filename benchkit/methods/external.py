@@ -107,7 +107,7 @@ class SinSR(PendingAdapter):
 
 # NAFNet and Restormer are runnable (spandrel adapters in benchkit.methods.cnn); re-exported so the
 # registry entries ``benchkit.methods.external:NAFNet`` / ``:Restormer`` keep resolving.
-from benchkit.methods.cnn import NAFNet, Restormer  # noqa: E402,F401
+from benchkit.methods.cnn import NAFNet, Restormer
 
 
 class OSDD(UnreleasedMethod):
