@@ -1,4 +1,5 @@
-"""benchkit evaluate --benchmark NAME | --dataset PATH  [--methods all] [--metrics a,b] [--device cpu]"""
+"""benchkit evaluate --benchmark NAME | --dataset PATH  [--methods all] [--metrics a,b] [--device cpu]
+[--devices cuda:0,cuda:1] [--backend dask --scheduler ADDR]"""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ def register(sub):
     p.add_argument("--run", default=None, help="run folder (default runs/<benchmark>)")
     p.add_argument("--workers", type=int, default=1, help="parallel workers for dataset builds and methods")
     p.add_argument("--device", default="cpu", help="torch device for methods (default cpu)")
+    p.add_argument("--devices", default=None, metavar="LIST",
+                   help="run methods (or shards of their images) on several devices at once, e.g. cuda:0,cuda:1 "
+                   "(one model resident per device; outputs identical to a single-device run)")
+    p.add_argument("--backend", default="local", choices=["local", "dask"],
+                   help="local: threads over --devices; dask: tasks on the existing cluster at --scheduler "
+                   "(CUDA tasks need workers started with --resources GPU=1)")
+    p.add_argument("--scheduler", default=None, help="with --backend dask: scheduler address tcp://host:port")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
                    help="compute dtype for methods that support it (default float32)")
     p.add_argument("--metrics-device", default=None, help="torch device for metrics (default: --device)")
@@ -55,6 +63,6 @@ def run(args) -> int:
     res = evaluate(bench, run_dir=args.run, methods=_split(args.methods), metrics=_split(args.metrics),
                    workers=args.workers, device=args.device, weights_root=args.weights_root,
                    progress=not args.no_progress, dtype=args.dtype, metrics_device=args.metrics_device,
-                   verbose=args.verbose)
+                   verbose=args.verbose, devices=args.devices, backend=args.backend, scheduler=args.scheduler)
     print(res.report())
     return 0 if not res.failures else 3

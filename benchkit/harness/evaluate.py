@@ -92,11 +92,15 @@ def adhoc_benchmark(dataset_paths, metrics=None, scale=None, name=None):
 
 def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int = 1, device: str = "cpu",
              weights_root=None, progress: bool = False, log=print, dtype: str = "float32",
-             metrics_device: str | None = None, verbose: bool = False) -> EvalResult:
+             metrics_device: str | None = None, verbose: bool = False, devices=None, backend: str = "local",
+             scheduler: str | None = None) -> EvalResult:
     """Evaluate ``benchmark`` (name, YAML path, or ``(BenchmarkConfig, yaml_path)``) into ``run_dir``.
 
     ``methods``/``metrics`` override the benchmark's lists (``["all"]`` = every registered method).
     ``device``/``dtype`` are for methods; metrics run on ``metrics_device`` (default: ``device``).
+    ``devices`` (e.g. ``"cuda:0,cuda:1"``) runs methods, or shards of their images, on several devices at
+    once; ``backend="dask"`` with ``scheduler`` runs them as tasks on an existing Dask cluster (see
+    :mod:`benchkit.harness.devices`); outputs, caches and results are those of a single-device run.
     """
     from benchkit.config import fingerprint, to_plain
     from benchkit.fsio import atomic_write_json, atomic_write_text
@@ -115,6 +119,12 @@ def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int =
     method_names = select_methods(methods or cfg.methods)
     wroot = _wroot(weights_root)
     counters, failures, skipped, notices = Counters(), [], [], []
+    dev_list = []
+    if devices or backend == "dask":
+        from benchkit.harness.devices import parse_devices
+
+        dev_list = parse_devices(devices or device)
+        device = dev_list[0]  # single-device runs, metrics (default) and the environment record use the first
 
     # datasets
     datasets = []
@@ -152,18 +162,31 @@ def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int =
 
     runs_by_ds = {d.name: [] for d in datasets}
     methods_used, infos = {}, {}
-    for name in method_names:
-        m = make_method(name, wroot, failures, skipped)
-        if m is None:
-            continue
-        runs = run_method_on_datasets(m, datasets, run_dir, device=device, dtype=dtype, batch_size=cfg.batch_size,
-                                      workers=workers, root_seed=cfg.seed, counters=counters, failures=failures,
-                                      skipped=skipped, notices=notices, progress=progress, log=log)
+
+    def record(name, m, runs):
         if runs:
             infos[name] = m.info()
             methods_used[name] = m
         for run in runs:
             runs_by_ds[run.dataset].append(run)
+
+    if backend == "dask" or len(dev_list) > 1:
+        from benchkit.harness.devices import run_methods_distributed
+
+        for name, m, runs in run_methods_distributed(
+                method_names, datasets, run_dir, devices=dev_list, backend=backend, scheduler=scheduler,
+                dtype=dtype, batch_size=cfg.batch_size, weights_root=wroot, root_seed=cfg.seed, counters=counters,
+                failures=failures, skipped=skipped, notices=notices, log=log):
+            record(name, m, runs)
+    else:
+        for name in method_names:
+            m = make_method(name, wroot, failures, skipped)
+            if m is None:
+                continue
+            record(name, m, run_method_on_datasets(
+                m, datasets, run_dir, device=device, dtype=dtype, batch_size=cfg.batch_size, workers=workers,
+                root_seed=cfg.seed, counters=counters, failures=failures, skipped=skipped, notices=notices,
+                progress=progress, log=log))
 
     cache = ScoreCache(run_dir / SCORES)
     states = StateStore(run_dir / STATES)
@@ -233,7 +256,9 @@ def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int =
         "notices": notices,
         "counters": asdict(counters),
         "workers": workers,
-        "devices": {"methods": device, "dtype": dtype, "metrics": metrics_device or device},
+        "devices": {"methods": device, "dtype": dtype, "metrics": metrics_device or device,
+                    **({"method_devices": dev_list, "backend": backend} if len(dev_list) > 1 or backend == "dask"
+                       else {})},
         "method_seed": cfg.seed,
         "process_maxrss_mb": maxrss_mb(),
         "seconds": seconds,

@@ -165,7 +165,8 @@ class Method(ABC):
 
     def tag(self) -> str:
         """Cache identity: name, version and a fingerprint of everything that changes outputs: options,
-        weight hashes, effective device and dtype (a CPU-fp32 output is never reused for a GPU-fp16 run).
+        weight hashes, effective device kind and dtype (a CPU-fp32 output is never reused for a GPU-fp16 run;
+        outputs from cuda:0 and cuda:1 are interchangeable, so multi-device runs share one cache).
 
         Weight-free CPU-only fp32 methods keep the 0.1.0 fingerprint (device/dtype cannot vary there), so
         their cached outputs stay valid."""
@@ -174,7 +175,7 @@ class Method(ABC):
         info = self.info()
         ident = {k: v for k, v in info.items() if k not in ("device", "dtype", "oracle", "stochastic")}
         if tuple(self.devices) != ("cpu",) or tuple(self.dtypes) != ("float32",):
-            ident.update(device=self.device, dtype=self.dtype)
+            ident.update(device=str(self.device).split(":")[0], dtype=self.dtype)  # kind: cuda:0 == cuda:1
         return f"{self.name}@{self.version}#{fingerprint(ident)[:10]}"
 
 

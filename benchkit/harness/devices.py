@@ -1,0 +1,278 @@
+"""Running methods on several devices at once (``evaluate --devices``) or on a Dask cluster (``--backend dask``).
+
+The client plans as a single-device run does (cache lookups with the same method tags: a tag names the
+device *kind*, so ``cuda:0`` and ``cuda:1`` outputs are interchangeable), then cuts the work into jobs:
+one per method with images to restore, or, when there are more devices than such methods, contiguous
+shards of a method's images. A job (:func:`restore_job`) instantiates the method, loads it on its device,
+restores its images with the same :func:`~benchkit.harness.restore.restore_batch` as a single-device run,
+unloads it and returns the outputs; each device (local thread or Dask worker) runs one job at a time, so
+one model is resident per device. The client alone writes outputs and indexes, in job order, so files,
+caches and leaderboards are the same as a single-device run's (the index records the device used).
+
+Dask: ``scheduler`` is the address of an existing cluster whose workers can import benchkit and read
+the datasets and weights at the same paths (a shared filesystem). CUDA jobs carry the resource annotation
+``{"GPU": 1}`` (start GPU workers with ``--resources GPU=1``, one per GPU); CPU jobs carry none.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from benchkit.harness.results import fail
+
+
+def parse_devices(spec) -> list[str]:
+    """``"cuda:0,cuda:1"`` -> ['cuda:0', 'cuda:1']; every device of one kind (outputs must be interchangeable)."""
+    from benchkit.errors import ConfigError
+
+    devs = [d.strip() for d in (spec.split(",") if isinstance(spec, str) else spec or []) if str(d).strip()]
+    if not devs:
+        raise ConfigError("--devices: give at least one device, e.g. cpu,cpu or cuda:0,cuda:1")
+    kinds = {d.split(":")[0] for d in devs}
+    if len(kinds) > 1:
+        raise ConfigError(f"--devices {','.join(devs)} mixes device kinds {sorted(kinds)}: outputs of one run must "
+                          f"come from one kind (fix: list devices of one kind)")
+    return devs
+
+
+def restore_job(job: dict) -> dict:
+    """Run one job (picklable in and out): load the method on ``job['device']``, restore every shard item, unload.
+
+    Returns {'results': [(dataset name, [(rec, out, failure, seconds, peak, seed)])], 'failures', 'device',
+    'load_seconds', 'cuda_peak'}; never raises (a failure to load is returned as a failure)."""
+    import gc
+    import sys
+    import tracemalloc
+
+    from benchkit.harness.restore import make_method, restore_batch
+
+    failures, skipped = [], []
+    out = {"results": [], "failures": failures, "device": job["device"], "load_seconds": None, "cuda_peak": None}
+    m = make_method(job["method"], job["weights_root"], failures, skipped)
+    if m is None:
+        failures += [fail("setup", s["reason"], "", method=job["method"]) for s in skipped]
+        return out
+    t0 = time.perf_counter()
+    try:
+        m.load(device=job["device"], dtype=job["dtype"])
+    except Exception as e:
+        failures.append(fail("load", f"{type(e).__name__}: {e}", getattr(e, "fix", "") or
+                             "see the method's documentation", exc=e, method=m.name))
+        m.unload()
+        return out
+    out["load_seconds"] = time.perf_counter() - t0
+    out["device"] = m.device
+    torch = sys.modules.get("torch")
+    cuda = str(m.device).startswith("cuda") and torch is not None and torch.cuda.is_available()
+    tracing = not tracemalloc.is_tracing()
+    try:
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(m.device)
+        if tracing:
+            tracemalloc.start()
+        bs = max(1, int(job["batch_size"] or m.batch_size or 1))
+        for ds in job["datasets"]:
+            res = []
+            for i in range(0, len(ds.records), bs):
+                try:
+                    res += restore_batch(m, ds, ds.records[i:i + bs], ds.scale, job["root_seed"])
+                except Exception as e:  # defensive: one bad batch never kills the job
+                    failures.append(fail("method", f"{type(e).__name__}: {e}", "", exc=e, dataset=ds.name,
+                                         method=m.name))
+            out["results"].append((ds.name, res))
+        if cuda:
+            out["cuda_peak"] = int(torch.cuda.max_memory_allocated(m.device))
+    finally:
+        if tracing:
+            tracemalloc.stop()
+        m.unload()
+        gc.collect()
+    return out
+
+
+def _shards(items: list, n: int) -> list[list]:
+    n = max(1, min(n, len(items)))
+    k, r = divmod(len(items), n)
+    out, i = [], 0
+    for j in range(n):
+        step = k + (1 if j < r else 0)
+        out.append(items[i:i + step])
+        i += step
+    return out
+
+
+def _run_local(jobs, devices, log):
+    """Each device a thread taking the next job: returns the job outputs in job order."""
+    import queue
+    import threading
+
+    q = queue.Queue()
+    for i, j in enumerate(jobs):
+        q.put(i)
+    results = [None] * len(jobs)
+
+    def worker(dev):
+        while True:
+            try:
+                i = q.get_nowait()
+            except queue.Empty:
+                return
+            results[i] = restore_job({**jobs[i], "device": dev})
+
+    threads = [threading.Thread(target=worker, args=(d,), name=f"benchkit-device-{d}", daemon=True)
+               for d in devices[:max(1, len(jobs))]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def _run_dask(jobs, scheduler, device_kind, log):
+    from dask.distributed import Client
+
+    from benchkit.errors import ConfigError
+
+    try:
+        client = Client(scheduler, timeout=30)
+    except Exception as e:
+        raise ConfigError(f"--scheduler {scheduler}: cannot connect to the Dask scheduler ({type(e).__name__}: "
+                          f"{e}) (fix: start it with `dask scheduler` and give its tcp://host:port)") from e
+    try:
+        res = {"GPU": 1} if device_kind == "cuda" else None
+        futs = [client.submit(restore_job, j, resources=res, pure=False,
+                              key=f"benchkit-restore-{j['method']}-{i}-{time.time_ns()}")
+                for i, j in enumerate(jobs)]
+        results = []
+        for j, f in zip(jobs, futs):
+            try:
+                results.append(f.result())
+            except Exception as e:
+                results.append({"results": [], "device": j["device"], "load_seconds": None, "cuda_peak": None,
+                                "failures": [fail("method", f"dask task failed: {type(e).__name__}: {e}",
+                                                  "check the Dask workers' logs", exc=e, method=j["method"])]})
+        return results
+    finally:
+        client.close()
+
+
+def n_slots(backend, devices, scheduler) -> int:
+    if backend != "dask":
+        return len(devices)
+    from dask.distributed import Client
+
+    with Client(scheduler, timeout=30) as c:
+        workers = c.scheduler_info().get("workers", {})
+        if devices[0].startswith("cuda"):
+            return max(1, int(sum(w.get("resources", {}).get("GPU", 0) for w in workers.values())))
+        return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
+
+def run_methods_distributed(method_names, datasets, run_dir, *, devices, backend="local", scheduler=None,
+                            dtype="float32", batch_size=None, weights_root=None, root_seed=0, counters, failures,
+                            skipped, notices, log=print) -> list:
+    """Every method over every dataset on ``devices`` (local threads) or a Dask cluster.
+
+    Returns [(method name, method instance, [MethodRun])] in ``method_names`` order, like the single-device
+    loop of :func:`benchkit.harness.evaluate.evaluate`."""
+    from benchkit.errors import ConfigError
+    from benchkit.harness.restore import make_method, plan_run
+
+    if backend not in ("local", "dask"):
+        raise ConfigError(f"--backend {backend!r}: expected local or dask")
+    if backend == "dask" and not scheduler:
+        raise ConfigError("--backend dask needs --scheduler ADDRESS (tcp://host:port of an existing cluster)")
+    devices = parse_devices(devices)
+    kind = devices[0].split(":")[0]
+    planned = []  # (name, method, [(ds, run, store, todo)])
+    for name in method_names:
+        m = make_method(name, weights_root, failures, skipped)
+        if m is None:
+            continue
+        m.device, m.dtype = m.effective_device(devices[0]), m.effective_dtype(dtype)
+        plans = []
+        for ds in datasets:
+            ok, why = m.supports(ds.scale)
+            if not ok:
+                skipped.append({"what": "method", "name": m.name, "dataset": ds.name, "reason": why})
+                continue
+            try:
+                plans.append((ds, *plan_run(m, ds, run_dir, notices)))
+            except Exception as e:
+                failures.append(fail("method", f"{type(e).__name__}: {e}", "", exc=e, dataset=ds.name, method=name))
+        planned.append((name, m, plans))
+
+    busy = [p for p in planned if any(todo for *_, todo in p[2])]
+    slots = n_slots(backend, devices, scheduler) if busy else 1
+    per_method = max(1, slots // max(1, len(busy)))
+    jobs, owner = [], []
+    for name, m, plans in busy:
+        items = [(pi, rec) for pi, (_, _, _, todo) in enumerate(plans) for rec in todo]
+        for shard in _shards(items, per_method):
+            dss = []
+            for pi, (ds, _, _, _) in enumerate(plans):
+                recs = [r for q, r in shard if q == pi]
+                if recs:
+                    dss.append(dataclasses.replace(ds, records=recs, bad=[]))
+            jobs.append({"method": name, "weights_root": str(weights_root), "device": m.device,
+                         "dtype": m.dtype, "datasets": dss, "batch_size": batch_size, "root_seed": root_seed})
+            owner.append(name)
+    if jobs:
+        where = f"Dask cluster {scheduler}" if backend == "dask" else ", ".join(devices)
+        log(f"methods: {len(jobs)} job(s) for {len(busy)} method(s) on {where}")
+    outs = _run_dask(jobs, scheduler, kind, log) if backend == "dask" and jobs else _run_local(jobs, devices, log)
+
+    by_method = {}
+    for name, o in zip(owner, outs):
+        by_method.setdefault(name, []).append(o)
+    result = []
+    for name, m, plans in planned:
+        jobouts = by_method.get(name, [])
+        runs_by_ds = {ds.name: (ds, run, store) for ds, run, store, _ in plans}
+        loaded = [o for o in jobouts if o["load_seconds"] is not None]
+        counters.methods_loaded += len(loaded)
+        for o in jobouts:
+            failures.extend(o["failures"])
+        restored_any = set()
+        for o in jobouts:
+            for ds_name, res in o["results"]:
+                ds, run, store = runs_by_ds[ds_name]
+                for rec, img, err, sec, peak, seed in res:
+                    if err is not None:
+                        failures.append(err)
+                        continue
+                    extra = {"seed": seed} if seed is not None else {}
+                    try:
+                        run.outputs[rec["key"]] = store.write(rec["key"], img, tag=run.tag, dataset=ds.fingerprint,
+                                                              seconds=sec, peak_mem_bytes=peak, device=o["device"],
+                                                              dtype=run.dtype, **extra)
+                    except Exception as e:
+                        failures.append(fail("method", f"cannot write output: {type(e).__name__}: {e}", "",
+                                             exc=e, dataset=ds.name, method=name, key=rec["key"]))
+                        continue
+                    run.restored += 1
+                    restored_any.add(ds_name)
+                if o["load_seconds"] is not None:
+                    run.load_seconds = max(run.load_seconds or 0.0, o["load_seconds"])
+                if o["cuda_peak"] is not None:
+                    run.cuda_peak_bytes = max(run.cuda_peak_bytes or 0, o["cuda_peak"])
+        runs = []
+        for ds, run, store, todo in plans:
+            counters.outputs_reused += run.reused
+            counters.images_restored += run.restored
+            counters.methods_run += int(bool(todo) and bool(loaded))
+            if todo:
+                store.compact()
+            peaks = [r.get("peak_mem_bytes") for r in run.outputs.values() if r.get("peak_mem_bytes") is not None]
+            run.peak_mem_bytes = max(peaks) if peaks else None
+            if not run.outputs:
+                if todo and not loaded:  # the method could not load: like the single-device loop, drop it
+                    continue
+                run.status, run.reason = "failed", "no output could be produced"
+            runs.append(run)
+        result.append((name, m, runs))
+    return result
+
+
+__all__ = ["parse_devices", "restore_job", "run_methods_distributed"]
