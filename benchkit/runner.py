@@ -887,7 +887,7 @@ def run_producer(producer: Producer, out_dir, seed: int = 0, workers: int = 1, b
     jdir = out_dir / JOURNAL_DIR
     if jdir.exists():  # its records are in the manifest now
         shutil.rmtree(jdir, ignore_errors=True)
-    failures = problems
+    failures = list(problems)  # a copy: sample failures must not count as source problems
     sample_failures = 0
     records = {**beyond, **done}
     try:

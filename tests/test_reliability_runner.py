@@ -479,3 +479,21 @@ def test_bench_resume_prints_a_json_line(tmp_path, cli_env):
               "manifest_bytes"):
         assert row[k] > 0, k
     assert row["produced_on_resume"] == 0 and res["machine"]["cores"] >= 1
+
+
+def test_sample_failures_are_not_counted_as_source_problems(tmp_path):
+    """A corrupt image is one failed sample; it must not also be reported as a source problem."""
+    import numpy as np
+
+    from benchkit.config import load_pipeline
+    from benchkit.degrade import DegradeProducer
+    from benchkit.images import write_png
+    from benchkit.runner import run_producer
+
+    src = tmp_path / "src"
+    src.mkdir()
+    write_png(src / "ok.png", np.full((64, 64, 3), 0.5, np.float32))
+    (src / "bad.png").write_bytes(b"not a png")
+    name, gen, _ = load_pipeline("motion_blur")
+    s = run_producer(DegradeProducer(name, gen, src), tmp_path / "out", seed=0, progress=False)
+    assert (s.produced, s.failed, s.source_problems) == (1, 1, 0), s
