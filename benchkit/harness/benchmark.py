@@ -176,7 +176,7 @@ def _built_ok(out: Path, request: dict) -> bool:
 def build_dataset(ds: DatasetSpec, out: Path, workers: int = 1, progress: bool = False) -> bool:
     """Build a pipeline/builder dataset into ``out`` unless an identical complete build is there.
 
-    Returns True when something was built (False: reused).
+    Returns True when samples were produced (False: reused, or resumed with nothing left to do).
     """
     from benchkit.config import to_plain
     from benchkit.fsio import atomic_write_json
@@ -203,7 +203,7 @@ def build_dataset(ds: DatasetSpec, out: Path, workers: int = 1, progress: bool =
         raise BenchkitError(f"dataset {ds.name}: no sample could be built ({summary.failed} failed; see "
                             f"{out / 'failures.jsonl'})")
     atomic_write_json(out / REQUEST, request)
-    return True
+    return summary.produced > 0  # a resumed build that had nothing left to do built nothing
 
 
 def open_dataset(ds: DatasetSpec, run_dir: Path, bench_dir: Path, workers: int = 1,
