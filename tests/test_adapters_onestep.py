@@ -79,7 +79,9 @@ def test_core_math():
     z, eps = torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)
     ac = torch.linspace(0.99, 0.005, 1000, dtype=torch.float64)
     x0 = core.x0_from_eps(z, eps, ac, 999)
-    assert torch.allclose(x0 * ac[999].sqrt() + (1 - ac[999]).sqrt() * eps, z.double(), atol=1e-10)
+    # reconstruct in float64 (a 0-dim float64 scalar times a float32 tensor stays float32 in torch)
+    assert x0.dtype == torch.float64
+    assert torch.allclose(x0 * ac[999].sqrt() + (1 - ac[999]).sqrt() * eps.double(), z.double(), atol=1e-10)
     # tiling = a plain call for an exactly-equivariant predictor
     big = torch.randn(1, 4, 20, 30)
     assert torch.allclose(core.tiled_eps(lambda t: 2 * t, big, 8, 3), 2 * big, atol=1e-5)

@@ -475,9 +475,10 @@ def test_bench_resume_prints_a_json_line(tmp_path, cli_env):
     p = _cli(["bench", "resume", "--quick", "--n", "40"], cli_env, check_rc=0)
     res = json.loads(p.stdout.strip().splitlines()[-1])
     row = res["sizes"]["40"]
-    for k in ("build_wall_s", "build_cpu_s", "resume_wall_s", "resume_cpu_s", "resume_over_build",
-              "manifest_bytes"):
+    for k in ("build_wall_s", "build_cpu_s", "resume_wall_s", "manifest_bytes"):
         assert row[k] > 0, k
+    for k in ("resume_cpu_s", "resume_over_build"):  # a 40-sample resume can take under one CPU-clock tick
+        assert row[k] >= 0, k
     assert row["produced_on_resume"] == 0 and res["machine"]["cores"] >= 1
 
 
