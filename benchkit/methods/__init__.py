@@ -49,6 +49,11 @@ def method_weight_rows(root) -> list[dict]:
                          "detail": "" if not lack else f"place a diffusers-layout folder at {b} (lacks "
                                    f"{', '.join(lack)}; root: --base-models > $BENCHKIT_BASE_MODELS > "
                                    "<weights root>/base-models)"})
+        checkout = getattr(m, "checkout", None)
+        if callable(checkout):  # methods run from the user's clone of the official code (HAODiff, SinSR)
+            row = checkout().status_row(f"method:{name}", name)
+            present &= row["status"] != "missing"
+            rows.append(row)
         if present and not ok:  # files are there but the method still cannot run (e.g. adapter pending)
             rows.append({"owner": f"method:{name}", "name": name, "file": "-", "path": str(folder),
                          "status": "unavailable", "detail": reason})
