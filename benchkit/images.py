@@ -229,10 +229,13 @@ def encode_png(img, compression: int | None = None) -> bytes:
     return buf.tobytes()
 
 
-def write_png(path, img, compression: int | None = None) -> str:
-    """Atomically write ``img`` as PNG (settings as :func:`encode_png`); returns the sha256 of the written bytes."""
+def write_png(path, img, compression: int | None = None, fsync: bool = True) -> str:
+    """Atomically write ``img`` as PNG (settings as :func:`encode_png`); returns the sha256 of the written bytes.
+
+    ``fsync=False`` for files whose readers verify the recorded sha256 (see :func:`benchkit.fsio.atomic_write_bytes`).
+    """
     from benchkit.fsio import atomic_write_bytes, sha256_bytes
 
     data = encode_png(img, compression)
-    atomic_write_bytes(path, data)
+    atomic_write_bytes(path, data, fsync=fsync)
     return sha256_bytes(data)

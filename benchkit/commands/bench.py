@@ -18,6 +18,7 @@ def register(sub):
     p.add_argument("name", help="one of: " + ", ".join(sorted(BENCHES)))
     p.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
     p.add_argument("--n", type=int, default=None, help="override the number of items")
+    p.add_argument("--methods", default=None, help="comma-separated subset (benches over methods: adapters)")
     p.set_defaults(func=run)
 
 

@@ -41,7 +41,7 @@ class OutputStore:
         from benchkit.manifest import dumps_line
 
         rel = f"{key}.png"
-        sha = write_png(self.dir / rel, img)
+        sha = write_png(self.dir / rel, img, fsync=False)  # lookup() re-hashes: a file lost to power loss is redone
         rec = {"key": key, "path": rel, "sha256": sha, **fields}
         with open(self.dir / INDEX, "a", encoding="utf-8") as f:
             f.write(dumps_line(rec) + "\n")

@@ -196,3 +196,26 @@ def write_herosr_checkpoint(base, out, rank_unet: int = 4, rank_vae: int = 4, se
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(sd, out)
     return out
+
+
+def _base(weights_root, kind: str) -> Path:
+    from benchkit.methods.onestep.core import BASE_FOLDERS
+
+    folder = Path(weights_root) / "base-models" / BASE_FOLDERS[kind]
+    if not (folder / "model_index.json").is_file():
+        write_tiny_base(folder, kind)
+    return folder
+
+
+def write_osediff_tiny(weights_root) -> Path:
+    """Tiny SD-2.1-base-like base (if absent) + ``osediff.pkl`` under ``weights_root``; the weights dir."""
+    out = Path(weights_root) / "methods" / "osediff"
+    write_osediff_checkpoint(_base(weights_root, "sd21-base"), out / "osediff.pkl")
+    return out
+
+
+def write_herosr_tiny(weights_root) -> Path:
+    """Tiny SD-Turbo-like base (if absent) + ``hero_sr_model.pkl`` under ``weights_root``; the weights dir."""
+    out = Path(weights_root) / "methods" / "hero-sr"
+    write_herosr_checkpoint(_base(weights_root, "sd-turbo"), out / "hero_sr_model.pkl")
+    return out
