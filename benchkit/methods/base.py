@@ -146,12 +146,10 @@ class Method(ABC):
         return bool(self.oracle)
 
     def weight_hashes(self) -> dict:
-        from benchkit.fsio import sha256_file
-
         out = {}
         for w in self.weight_files:
             p = self.weight_path(w) if self.weights_dir else None
-            out[w] = sha256_file(p) if p is not None and p.is_file() else None
+            out[w] = _sha256_cached(p) if p is not None and p.is_file() else None
         return out
 
     def info(self) -> dict:
@@ -177,6 +175,22 @@ class Method(ABC):
         if tuple(self.devices) != ("cpu",) or tuple(self.dtypes) != ("float32",):
             ident.update(device=str(self.device).split(":")[0], dtype=self.dtype)  # kind: cuda:0 == cuda:1
         return f"{self.name}@{self.version}#{fingerprint(ident)[:10]}"
+
+
+_HASHES: dict = {}
+
+
+def _sha256_cached(p: Path) -> str:
+    """sha256 of a weight file, re-read only when its (device, inode, size, mtime) changes: ``info()`` runs for
+    every tag and real checkpoints reach gigabytes."""
+    from benchkit.fsio import sha256_file
+
+    st = p.stat()
+    key = (str(p), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    h = _HASHES.get(key)
+    if h is None:
+        h = _HASHES[key] = sha256_file(p)
+    return h
 
 
 def as_float_rgb(img):

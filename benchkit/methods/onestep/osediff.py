@@ -7,10 +7,15 @@ Built as ``OSEDiff_test.load_ckpt``: three UNet adapters ``default_encoder/decod
 adapter ``default_encoder`` (peft ``LoraConfig(r, gaussian)``, alpha 8), all active.
 Per image: latent of the x4 bicubic upscale, UNet at t=999 (tiles 96/32), closed-form x0, decode, AdaIN.
 
-Prompt: the official script prompts with DAPE tags (RAM Swin-L + LoRA; its code needs transformers < 5) +
-``--prompt``. benchkit reads per-image prompts from ``<weights>/methods/osediff/prompts/<key>.txt`` when that
-folder exists (the ``txt/`` folder the official script writes with ``--save_prompts``), else uses the
-``prompt`` option (default: the empty prompt). The source is recorded in ``info()['prompt_source']``.
+Prompt (option ``prompt_source``, recorded in ``info()['prompt_source']`` and so in the method tag):
+
+- ``dape``: as the official script, ``f"{tags}, {prompt},"`` with DAPE tags (RAM Swin-L + LoRA) computed in-process
+  from the user's OSEDiff checkout (:mod:`benchkit.methods.onestep.dape`; needs transformers < 5);
+- ``files``: ``<weights>/methods/osediff/prompts/<key>.txt`` (the ``txt/`` folder the official script writes with
+  ``--save_prompts``), used verbatim;
+- ``prompt``: the ``prompt`` option alone (default: the empty prompt);
+- ``auto`` (default): ``dape`` when it can run, else ``files`` when that folder exists, else ``prompt``; the reason
+  DAPE was not used is recorded in ``info()['dape']``.
 """
 
 from __future__ import annotations
@@ -30,23 +35,76 @@ class OSEDiff(OneStepSR):
     code_license = "Apache-2.0 (code and weights); base model: CreativeML Open RAIL++-M"
     timestep = 999
 
+    PROMPT_SOURCES = ("auto", "dape", "files", "prompt")
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        if self.options["prompt_source"] not in self.PROMPT_SOURCES:
+            from benchkit.errors import ConfigError
+
+            raise ConfigError(f"method {self.name}: prompt_source must be one of {self.PROMPT_SOURCES}, "
+                              f"got {self.options['prompt_source']!r}")
+        self._dape = None
+
     @classmethod
     def default_options(cls) -> dict:
-        return {**super().default_options(), "prompt": ""}
+        return {**super().default_options(), "prompt": "", "prompt_source": "auto", "code_dir": None}
+
+    def checkout(self):
+        """The user's OSEDiff clone (for DAPE's ``ram/`` code); listed by ``benchkit weights status``."""
+        from benchkit.methods.checkout import Checkout, resolve_code_dir
+        from benchkit.methods.onestep import dape
+
+        root, how = resolve_code_dir("osediff", self.options["code_dir"], self.weights_dir)
+        return Checkout("osediff", root, dape.REQUIRED, "cswry/OSEDiff", how)
 
     def prompts_dir(self):
         return self.weights_dir / "prompts" if self.weights_dir else None
 
-    def prompt_source(self) -> str:
+    def dape_problem(self) -> str:
+        from benchkit.methods.onestep import dape
+
+        return dape.problem(self.checkout(), self.weights_dir)
+
+    def resolved_prompt_source(self) -> str:
+        """'dape', 'files' or 'prompt' (what ``auto`` resolves to here)."""
+        src = self.options["prompt_source"]
+        if src != "auto":
+            return src
+        if not self.dape_problem():
+            return "dape"
         d = self.prompts_dir()
-        if d is not None and d.is_dir():
-            return f"files:prompts/ ({core.folder_fingerprint(d)})"
+        return "files" if d is not None and d.is_dir() else "prompt"
+
+    def availability(self):
+        ok, why = super().availability()
+        if not ok:
+            return ok, why
+        src = self.options["prompt_source"]
+        if src == "dape" and self.dape_problem():
+            return False, f"prompt_source dape: {self.dape_problem()}"
+        if src == "files" and not (self.prompts_dir() and self.prompts_dir().is_dir()):
+            return False, (f"prompt_source files: no folder {self.prompts_dir()} (fix: place the official "
+                           "script's txt/ folder there, or use prompt_source auto/prompt)")
+        return True, ""
+
+    def prompt_source(self) -> str:
+        src = self.resolved_prompt_source()
+        if src == "dape":
+            from benchkit.methods.onestep import dape
+
+            co = self.checkout()
+            sizes = "+".join(str((self.weights_dir / f).stat().st_size) for f in dape.DAPE_FILES)
+            return f"dape:{co.commit() or 'no-git'}:{sizes}" + (f" + {self.options['prompt']!r}"
+                                                                  if self.options["prompt"] else "")
+        if src == "files":
+            return f"files:prompts/ ({core.folder_fingerprint(self.prompts_dir())})"
         return "option:prompt" if self.options["prompt"] else "empty"
 
     def info(self):
         d = super().info()
         d["prompt_source"] = self.prompt_source()
-        d["dape"] = "not run in-process (needs transformers<5); precomputed prompts/<key>.txt are used"
+        d["dape"] = "used" if d["prompt_source"].startswith("dape") else (self.dape_problem() or "not requested")
         return d
 
     def _build(self, parts, ckpt, path):
@@ -79,10 +137,24 @@ class OSEDiff(OneStepSR):
 
     def _after_load(self):
         self._emb_cache = {}
+        self._source = self.resolved_prompt_source()
+        if self._source == "dape":
+            from benchkit.methods.onestep.dape import DapeTagger
 
-    def prompt_for(self, ctx) -> str:
-        d = self.prompts_dir()
-        if d is not None and d.is_dir():
+            self._dape = DapeTagger(self.checkout(), self.weights_dir, self.device, self.torch_dtype())
+
+    def _unload(self):
+        self._dape = None
+        super()._unload()
+
+    def restore_tensor(self, up, ctx):
+        return super().restore_tensor(up, {**ctx, "prompt": self.prompt_for(ctx, up)})
+
+    def prompt_for(self, ctx, up=None) -> str:
+        if self._source == "dape":  # test_osediff.py get_validation_prompt
+            return f"{self._dape.tags(up)}, {self.options['prompt']},"
+        if self._source == "files":
+            d = self.prompts_dir()
             p = d / f"{ctx['key']}.txt"
             if not p.is_file():
                 from benchkit.errors import BadInputError
@@ -103,7 +175,7 @@ class OSEDiff(OneStepSR):
     def _forward(self, x, ctx, gen):
         import torch
 
-        emb = self.embedding(self.prompt_for(ctx))
+        emb = self.embedding(ctx["prompt"])
         z = self.encode_latent(x, gen)
         t = torch.tensor([self.timestep], device=z.device, dtype=torch.long)
         unet = self.model.unet
