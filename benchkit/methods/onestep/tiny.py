@@ -77,14 +77,37 @@ def _tiny_models(folder: Path):
     return unet, vae, te
 
 
-def write_tiny_base(folder, kind: str = "sd21-base", seed: int = 0) -> Path:
-    """Write a tiny random diffusers folder of ``kind`` ('sd21-base' or 'sd-turbo') to ``folder``."""
+def _full_models(folder: Path):
+    """SD-2.x-sized models (UNet 865 M, VAE 84 M, OpenCLIP-H text encoder 340 M), random: GPU timings only."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    unet = UNet2DConditionModel(
+        sample_size=64, in_channels=4, out_channels=4, layers_per_block=2, block_out_channels=(320, 640, 1280, 1280),
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+        cross_attention_dim=1024, attention_head_dim=(5, 10, 20, 20), use_linear_projection=True)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(128, 256, 512, 512),
+                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                        layers_per_block=2, sample_size=768, scaling_factor=0.18215)
+    n_vocab = write_tokenizer(folder / "tokenizer")
+    te = CLIPTextModel(CLIPTextConfig(vocab_size=max(n_vocab, 49408), hidden_size=1024, intermediate_size=4096,
+                                      num_hidden_layers=23, num_attention_heads=16, max_position_embeddings=77,
+                                      bos_token_id=512, eos_token_id=513, pad_token_id=513, hidden_act="gelu",
+                                      projection_dim=512))
+    return unet, vae, te
+
+
+def write_tiny_base(folder, kind: str = "sd21-base", seed: int = 0, full_size: bool = False) -> Path:
+    """Write a tiny random diffusers folder of ``kind`` ('sd21-base' or 'sd-turbo') to ``folder``.
+
+    ``full_size=True``: the real SD-2.x architecture with random weights (about 5 GB fp32; for GPU timings)."""
     import torch
 
     folder = Path(folder)
     with torch.random.fork_rng(devices=[]):  # random init from ``seed``; the global generator is restored
         torch.manual_seed(seed)
-        unet, vae, te = _tiny_models(folder)
+        unet, vae, te = (_full_models if full_size else _tiny_models)(folder)
     unet.save_pretrained(folder / "unet")
     vae.save_pretrained(folder / "vae")
     te.save_pretrained(folder / "text_encoder")

@@ -1,6 +1,6 @@
 """Developer script (not CI): benchkit's one-step pieces against the official code, on CPU.
 
-    python benchmarks/parity/onestep_parity.py --hero-sr /path/to/Hero-SR --osediff /path/to/OSEDiff
+    python tools/parity/onestep_parity.py --hero-sr /path/to/Hero-SR --osediff /path/to/OSEDiff
 
 Needs checkouts of W-JG/Hero-SR (``src/``) and cswry/OSEDiff (``my_utils/``). The official inference classes
 hard-code CUDA, so the pieces that run on CPU are compared one by one, on random tiny inputs/weights:
