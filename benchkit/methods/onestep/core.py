@@ -195,10 +195,12 @@ def check_state(path, what: str, expected: dict, given) -> None:
 
 def lora_config(rank: int, targets, **kw):
     """peft ``LoraConfig`` as the official scripts build it; ``lora_alpha=8`` passed explicitly (the peft
-    default those checkpoints were trained with: scaling 8/r)."""
+    default those checkpoints were trained with: scaling 8/r). ``targets``: module names, or one regex string
+    (peft full-matches it against each module path, e.g. S3Diff's VAE targets)."""
     from peft import LoraConfig
 
-    return LoraConfig(r=int(rank), lora_alpha=8, init_lora_weights="gaussian", target_modules=list(targets), **kw)
+    targets = targets if isinstance(targets, str) else list(targets)
+    return LoraConfig(r=int(rank), lora_alpha=8, init_lora_weights="gaussian", target_modules=targets, **kw)
 
 
 # ------------------------------------------------------------------------------------------------- the math
