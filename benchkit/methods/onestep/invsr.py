@@ -150,7 +150,6 @@ class InvSR(OneStepSR):
     base_parts = ("vae", "unet", "text_encoder", "tokenizer", "scheduler")
     code_license = ("S-Lab License 1.0 (non-commercial; code and weights); base model: Stability AI Community "
                     "licence (sd-turbo)")
-    license = "S-Lab License 1.0 (non-commercial) for the weights; benchkit adapter Apache-2.0"
     default_color_fix = "nofix"
     default_mode: ClassVar[str] = "deterministic"
 
