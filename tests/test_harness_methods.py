@@ -93,7 +93,7 @@ def test_unavailable_entries_never_run():
     from benchkit.errors import UnavailableError
     from benchkit.registry import resolve
 
-    for name in ("haodiff", "s3diff", "osdd"):
+    for name in ("s3diff", "osdd"):
         m = resolve("method", name)()
         m.setup("cpu", None)
         ok, why = m.availability()

@@ -151,6 +151,11 @@ class OneStepSR(Method):
             out = (out * 0.5 + 0.5).clamp(0, 1)
             return core.color_fix(self.options["color_fix"], out, up)
 
+    def upscale(self, lq, scale: int):
+        """The model's input before padding (float32 HWC in [0, 1], ``scale`` x ``lq``): the official
+        pre-upscaling (PIL bicubic of the 8-bit image); x1 methods override it."""
+        return core.pil_upscale(lq, scale)
+
     def restore(self, lq_batch, context, scale):
         import numpy as np
         import torch
@@ -161,7 +166,7 @@ class OneStepSR(Method):
             raise UnavailableError(f"{self.name}: model not loaded (call load() first)")
         outs = []
         for lq, ctx in zip(lq_batch, context):
-            up = core.pil_upscale(lq, scale)
+            up = self.upscale(lq, scale)
             t = torch.from_numpy(np.ascontiguousarray(up.transpose(2, 0, 1)))[None].to(self.device)
             y = self.restore_tensor(t, ctx)
             outs.append(np.ascontiguousarray(y[0].permute(1, 2, 0).cpu().numpy(), dtype=np.float32))
