@@ -83,7 +83,7 @@ METHODS: dict[str, str] = {
     "osediff-official": "benchkit.methods.onestep.osediff:OSEDiffOfficial",
     "s3diff": "benchkit.methods.external:S3Diff",
     "invsr": "benchkit.methods.external:InvSR",
-    "sinsr": "benchkit.methods.external:SinSR",
+    "sinsr": "benchkit.methods.sinsr:SinSR",
     "nafnet": "benchkit.methods.external:NAFNet",
     "restormer": "benchkit.methods.external:Restormer",
     "osdd": "benchkit.methods.external:OSDD",
