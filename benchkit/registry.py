@@ -86,7 +86,7 @@ METHODS: dict[str, str] = {
     "s3diff-official": "benchkit.methods.onestep.s3diff:S3DiffOfficial",
     "invsr": "benchkit.methods.onestep.invsr:InvSR",
     "invsr-official": "benchkit.methods.onestep.invsr:InvSROfficial",
-    "sinsr": "benchkit.methods.external:SinSR",
+    "sinsr": "benchkit.methods.sinsr:SinSR",
     "nafnet": "benchkit.methods.external:NAFNet",
     "restormer": "benchkit.methods.external:Restormer",
     "osdd": "benchkit.methods.external:OSDD",
