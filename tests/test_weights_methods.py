@@ -1,16 +1,8 @@
-"""`benchkit weights status` lists method weight files, and never calls a pending adapter ready."""
+"""`benchkit weights status` lists method weight files and code checkouts, and never calls a method ready while one is missing."""
 
 import json
 
 from conftest import run_cli
-
-
-def _pending_adapter() -> str:
-    """A registered adapter that is listed with its weight files but not implemented in this release."""
-    from benchkit.methods.external import PendingAdapter
-    from benchkit.registry import METHODS, resolve
-
-    return next(n for n in sorted(METHODS) if issubclass(resolve("method", n), PendingAdapter))
 
 
 def test_weights_status_lists_methods(tmp_path, cli_env):
@@ -21,13 +13,18 @@ def test_weights_status_lists_methods(tmp_path, cli_env):
         by.setdefault(r["owner"], []).append(r)
     assert by["method:identity"][0]["status"] == "none"
     assert by["method:osdd"][0]["status"] == "unreleased"
-    pending = _pending_adapter()
-    assert {r["status"] for r in by[f"method:{pending}"]} == {"missing"}
-    # place the files: still not ready, because the adapter itself is not in this release
-    d = tmp_path / "methods" / pending
-    d.mkdir(parents=True)
-    for r in by[f"method:{pending}"]:
-        (tmp_path / r["file"]).write_bytes(b"x")
+    rows_sinsr = by["method:sinsr"]
+    assert {r["status"] for r in rows_sinsr} == {"missing"}
+    assert {r["file"] for r in rows_sinsr} >= {"methods/sinsr/SinSR_v1.pth", "methods/sinsr/autoencoder_vq_f4.pth",
+                                               "code checkout (wyf0912/SinSR)"}
+    # place the weight files: still not ready, because the official code checkout is missing
+    (tmp_path / "methods" / "sinsr").mkdir(parents=True)
+    for r in rows_sinsr:
+        if r["file"].startswith("methods/"):
+            (tmp_path / r["file"]).write_bytes(b"x")
     rows = json.loads(run_cli(["weights", "status", "--weights-root", str(tmp_path), "--json"], env=cli_env).stdout)
-    statuses = [r["status"] for r in rows["files"] if r["owner"] == f"method:{pending}"]
-    assert "unavailable" in statuses and "missing" not in statuses
+    statuses = {r["file"]: r["status"] for r in rows["files"] if r["owner"] == "method:sinsr"}
+    assert statuses["methods/sinsr/SinSR_v1.pth"] == "unverified"
+    assert statuses["code checkout (wyf0912/SinSR)"] == "missing"
+    human = run_cli(["weights", "status", "--weights-root", str(tmp_path)], env=cli_env).stdout
+    assert "method:sinsr" in human and "UNAVAILABLE" in human.split("method:sinsr")[1].splitlines()[0]

@@ -23,6 +23,10 @@ from pathlib import Path
 TINY = {
     "osediff": ("benchkit.methods.onestep.tiny:write_osediff_tiny", "x4"),
     "hero-sr": ("benchkit.methods.onestep.tiny:write_herosr_tiny", "x4"),
+    "s3diff": ("benchkit.methods.onestep.tiny_s3diff:write_tiny_weights", "x4"),
+    "invsr": ("benchkit.methods.onestep.tiny_invsr:write_tiny_weights", "x4"),
+    "haodiff": ("benchkit.methods.onestep.tiny_haodiff:write_tiny_weights", "blur"),
+    "sinsr": ("benchkit.methods.tiny_sinsr:write_tiny_weights", "x4"),
 }
 
 

@@ -38,6 +38,9 @@ def register(sub):
                    "~/.cache/benchkit/weights); method weights in <root>/methods/<name>/")
     p.add_argument("--base-models", default=None, help="folder holding the diffusion base models "
                    "(stable-diffusion-2-1-base/, sd-turbo/; default $BENCHKIT_BASE_MODELS or <weights root>/base-models)")
+    p.add_argument("--method-option", action="append", default=[], metavar="NAME.KEY=VALUE",
+                   help="a method option, repeatable (e.g. osediff.mode=official, sinsr.code_dir=~/src/SinSR); "
+                        "overrides the benchmark's method_options; part of the method's cache tag")
     p.add_argument("--verbose", action="store_true", help="print the traceback of every failure")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -60,9 +63,16 @@ def run(args) -> int:
     bench = args.benchmark or "demo"
     if args.dataset:
         bench = adhoc_benchmark(args.dataset, metrics=_split(args.metrics), scale=args.scale)
+    from benchkit.harness.benchmark import parse_method_option
+
+    mopts: dict = {}
+    for text in args.method_option:
+        name, key, value = parse_method_option(text)
+        mopts.setdefault(name, {})[key] = value
     res = evaluate(bench, run_dir=args.run, methods=_split(args.methods), metrics=_split(args.metrics),
                    workers=args.workers, device=args.device, weights_root=args.weights_root,
                    progress=not args.no_progress, dtype=args.dtype, metrics_device=args.metrics_device,
-                   verbose=args.verbose, devices=args.devices, backend=args.backend, scheduler=args.scheduler)
+                   verbose=args.verbose, devices=args.devices, backend=args.backend, scheduler=args.scheduler,
+                   method_options=mopts)
     print(res.report())
     return 0 if not res.failures else 3

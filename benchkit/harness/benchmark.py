@@ -9,6 +9,7 @@ strictly (unknown keys are errors)::
     metric_settings: {psnr: {crop_border: 0}}
     primary_metric: psnr                  # leaderboard row order
     methods: [all]                        # or a list of benchkit.registry.METHODS names
+    method_options: {osediff: {mode: official}, haodiff: {code_dir: ~/src/HAODiff}}   # per-method options
     plot: {x: psnr, y: [niqe, msswd]}     # perception-distortion plot: first available y
     datasets:
       - {name: realesrgan_x1, kind: pipeline, pipeline: realesrgan_x1, source: embedded, limit: 8}
@@ -75,6 +76,7 @@ class BenchmarkConfig:
     plot: PlotSpec = field(default_factory=PlotSpec)
     batch_size: int | None = None  # images per restore() call; None: each method's own batch_size
     seed: int = 0  # root seed of stochastic methods' per-sample generators (root seed, key, method name)
+    method_options: dict[str, dict] = field(default_factory=dict)  # method name -> options (part of its tag)
 
     def __post_init__(self):
         from benchkit.safety import safe_name
@@ -99,9 +101,41 @@ class BenchmarkConfig:
                                  f"Known: {', '.join(sorted(METRICS))}; fix: correct or remove that entry")
             if not isinstance(settings, dict):
                 raise ValueError(f"metric_settings.{name} = {settings!r}: must be a mapping of option: value")
+        for name, opts in self.method_options.items():
+            check_method_options(name, opts)
         for d in self.datasets:
             check_number(f"datasets[{d.name}].seed", d.seed, 0, 2**63 - 1, integer=True)
         check_number("seed", self.seed, 0, 2**63 - 1, integer=True)
+
+
+def check_method_options(name, opts) -> None:
+    """ValueError unless ``name`` is a registered method and ``opts`` a mapping its constructor accepts."""
+    from benchkit.registry import METHODS, resolve, suggest
+
+    if name not in METHODS:
+        raise ValueError(f"method_options: unknown method {name!r}.{suggest(str(name), METHODS)} "
+                         f"Known: {', '.join(sorted(METHODS))}")
+    if not isinstance(opts, dict):
+        raise ValueError(f"method_options.{name} = {opts!r}: must be a mapping of option: value")
+    try:
+        resolve("method", name)(**opts)  # constructors validate option names and values (cheap, no loading)
+    except ConfigError as e:
+        raise ValueError(f"method_options.{name}: {e}") from e
+
+
+def parse_method_option(text: str) -> tuple[str, str, object]:
+    """``NAME.KEY=VALUE`` (``--method-option``) -> (method, key, value); VALUE is read as YAML (safe)."""
+    import yaml
+
+    head, sep, raw = text.partition("=")
+    name, dot, key = head.strip().rpartition(".")
+    if not sep or not dot or not name or not key:
+        raise ConfigError(f"--method-option {text!r}: expected NAME.KEY=VALUE (e.g. osediff.mode=official)")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--method-option {text!r}: VALUE is not valid YAML ({e})") from e
+    return name, key, value
 
 
 def benchmark_dirs() -> list[Path]:

@@ -49,7 +49,7 @@ def restore_job(job: dict) -> dict:
 
     failures, skipped = [], []
     out = {"results": [], "failures": failures, "device": job["device"], "load_seconds": None, "cuda_peak": None}
-    m = make_method(job["method"], job["weights_root"], failures, skipped)
+    m = make_method(job["method"], job["weights_root"], failures, skipped, job.get("options"))
     if m is None:
         failures += [fail("setup", s["reason"], "", method=job["method"]) for s in skipped]
         return out
@@ -171,7 +171,7 @@ def n_slots(backend, devices, scheduler) -> int:
 
 def run_methods_distributed(method_names, datasets, run_dir, *, devices, backend="local", scheduler=None,
                             dtype="float32", batch_size=None, weights_root=None, root_seed=0, counters, failures,
-                            skipped, notices, log=print) -> list:
+                            skipped, notices, log=print, method_options=None) -> list:
     """Every method over every dataset on ``devices`` (local threads) or a Dask cluster.
 
     Returns [(method name, method instance, [MethodRun])] in ``method_names`` order, like the single-device
@@ -187,7 +187,7 @@ def run_methods_distributed(method_names, datasets, run_dir, *, devices, backend
     kind = devices[0].split(":")[0]
     planned = []  # (name, method, [(ds, run, store, todo)])
     for name in method_names:
-        m = make_method(name, weights_root, failures, skipped)
+        m = make_method(name, weights_root, failures, skipped, (method_options or {}).get(name))
         if m is None:
             continue
         m.device, m.dtype = m.effective_device(devices[0]), m.effective_dtype(dtype)
@@ -215,7 +215,8 @@ def run_methods_distributed(method_names, datasets, run_dir, *, devices, backend
                 recs = [r for q, r in shard if q == pi]
                 if recs:
                     dss.append(dataclasses.replace(ds, records=recs, bad=[]))
-            jobs.append({"method": name, "weights_root": str(weights_root), "device": m.device,
+            jobs.append({"method": name, "options": (method_options or {}).get(name), "weights_root": str(weights_root),
+                         "device": m.device,
                          "dtype": m.dtype, "datasets": dss, "batch_size": batch_size, "root_seed": root_seed})
             owner.append(name)
     if jobs:

@@ -93,7 +93,7 @@ def adhoc_benchmark(dataset_paths, metrics=None, scale=None, name=None):
 def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int = 1, device: str = "cpu",
              weights_root=None, progress: bool = False, log=print, dtype: str = "float32",
              metrics_device: str | None = None, verbose: bool = False, devices=None, backend: str = "local",
-             scheduler: str | None = None) -> EvalResult:
+             scheduler: str | None = None, method_options: dict | None = None) -> EvalResult:
     """Evaluate ``benchmark`` (name, YAML path, or ``(BenchmarkConfig, yaml_path)``) into ``run_dir``.
 
     ``methods``/``metrics`` override the benchmark's lists (``["all"]`` = every registered method).
@@ -101,6 +101,7 @@ def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int =
     ``devices`` (e.g. ``"cuda:0,cuda:1"``) runs methods, or shards of their images, on several devices at
     once; ``backend="dask"`` with ``scheduler`` runs them as tasks on an existing Dask cluster (see
     :mod:`benchkit.harness.devices`); outputs, caches and results are those of a single-device run.
+    ``method_options`` ({name: {option: value}}) update the benchmark's ``method_options``.
     """
     from benchkit.config import fingerprint, to_plain
     from benchkit.fsio import atomic_write_json, atomic_write_text
@@ -117,6 +118,18 @@ def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int =
     for m in metric_names:
         check_name("metric", m, METRICS)
     method_names = select_methods(methods or cfg.methods)
+    from benchkit.harness.benchmark import check_method_options
+
+    opts = {k: dict(v) for k, v in cfg.method_options.items()}
+    for k, v in (method_options or {}).items():
+        opts.setdefault(k, {}).update(v)
+    for k, v in opts.items():
+        try:
+            check_method_options(k, v)
+        except ValueError as e:
+            from benchkit.errors import ConfigError
+
+            raise ConfigError(str(e)) from e
     wroot = _wroot(weights_root)
     counters, failures, skipped, notices = Counters(), [], [], []
     dev_list = []
@@ -176,11 +189,12 @@ def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int =
         for name, m, runs in run_methods_distributed(
                 method_names, datasets, run_dir, devices=dev_list, backend=backend, scheduler=scheduler,
                 dtype=dtype, batch_size=cfg.batch_size, weights_root=wroot, root_seed=cfg.seed, counters=counters,
+                method_options=opts,
                 failures=failures, skipped=skipped, notices=notices, log=log):
             record(name, m, runs)
     else:
         for name in method_names:
-            m = make_method(name, wroot, failures, skipped)
+            m = make_method(name, wroot, failures, skipped, opts.get(name))
             if m is None:
                 continue
             record(name, m, run_method_on_datasets(

@@ -45,13 +45,13 @@ class MethodRun:
     cuda_peak_bytes: int | None = None  # torch.cuda.max_memory_allocated during this run's restores
 
 
-def make_method(name, weights_root, failures, skipped):
-    """Instantiate and set up method ``name`` (cheap); None (reported) when it cannot run here."""
+def make_method(name, weights_root, failures, skipped, options=None):
+    """Instantiate (with ``options``) and set up method ``name`` (cheap); None (reported) when it cannot run."""
     from benchkit.registry import resolve
 
     try:
         cls = resolve("method", name)
-        m = cls()
+        m = cls(**(options or {}))
         m.setup(weights_dir=Path(weights_root) / "methods" / name)
         ok, why = m.availability()
     except Exception as e:

@@ -99,6 +99,12 @@ def tiny_pass(dev, tmp, names):
         entry = res[name] = {}
         try:
             wdir = _writer(ref)(tmp / "tiny")
+            if (wdir / "code").is_dir():  # stub checkouts: one per process (a second one would shadow the first)
+                import os
+
+                from benchkit.methods.checkout import env_var
+
+                os.environ.setdefault(env_var(name), str(wdir / "code"))
             cpu, _ = _run_method(name, wdir, imgs, scale, "cpu", "float32")
             for dtype in ("float16", "float32"):
                 try:
