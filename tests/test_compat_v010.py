@@ -22,3 +22,19 @@ def test_v010_dataset_replays_byte_identically(name):
         assert res, key
         for out, (recorded, replayed) in res.items():
             assert recorded == replayed, f"{name}/{key}/{out}: recorded {recorded}, replayed {replayed}"
+
+
+def test_opencv_ipp_pinned_for_cross_cpu_replay():
+    """``import benchkit`` pins OpenCV's IPP path to AVX2 (the fixture's bytes; AVX-512 IPP DFT rounds
+    differently), and a value the user set wins."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import benchkit, os; print(os.environ['OPENCV_IPP'])"
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_IPP"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "avx2"
+    env["OPENCV_IPP"] = "sse42"
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "sse42"

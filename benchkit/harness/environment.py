@@ -57,6 +57,7 @@ def environment(device: str = "cpu") -> dict:
         "machine": platform.machine(),
         "device": device,
         "cpu_count": __import__("os").cpu_count(),
+        "opencv_ipp": __import__("os").environ.get("OPENCV_IPP", ""),  # pinned by benchkit/__init__.py
     }
     for pkg in ("numpy", "scipy", "opencv-python", "torch", "torchvision", "pyiqa", "scikit-image", "pandas"):
         env[pkg] = _version(pkg)
