@@ -293,6 +293,13 @@ def test_method_weight_path_stays_inside(tmp_path):
     m.setup(weights_dir=tmp_path / "methods" / "m1")
     with pytest.raises(ConfigError, match="outside"):
         m.availability()
+    # a weight file linked in from shared storage is the user's choice: allowed (it is still loaded safely)
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "model.pth").write_bytes(b"x")
+    (tmp_path / "methods" / "m1").mkdir(parents=True)
+    (tmp_path / "methods" / "m1" / "model.pth").symlink_to(tmp_path / "store" / "model.pth")
+    M.weight_files = ("model.pth",)
+    assert m.availability() == (True, "") and m.weight_path("model.pth").read_bytes() == b"x"
 
 
 def test_method_name_must_be_safe(tmp_path):
