@@ -70,8 +70,6 @@ def _provision_niqe(root) -> bool:
         return True
     rng = np.random.default_rng(0)
     a = rng.normal(size=(36, 36))
-    p = root / "hub" / "pyiqa" / "niqe_modelparameters.mat"
-    p.parent.mkdir(parents=True)
     scipy.io.savemat(str(p), {"mu_prisparam": rng.normal(size=(1, 36)), "cov_prisparam": a @ a.T + 36 * np.eye(36)})
     return False
 
