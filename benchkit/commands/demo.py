@@ -37,8 +37,12 @@ def _ensure_niqe(weights_root) -> tuple[bool, str]:
     ok, why = get_metric("niqe", weights_root=weights_root).availability()
     if ok:
         return True, "NIQE parameters present"
-    from benchkit.metrics.weights import provision_niqe
+    from benchkit.metrics.weights import provision_niqe, weights_root as _root
 
+    present = _root(weights_root) / "hub" / "pyiqa" / "niqe_modelparameters.mat"
+    if present.is_file():  # there but refused (another file): never replaced behind the user's back, no fetch
+        return False, (f"{present} is not the sha256-pinned NIQE parameter file ({why}); continuing without NIQE "
+                       "(fix: delete it, then `benchkit weights provision niqe`)")
     try:
         path = provision_niqe(weights_root)
     except (BenchkitError, OSError) as e:
