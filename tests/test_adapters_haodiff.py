@@ -7,32 +7,20 @@ its commit is recorded). The LoRA merge is checked against diffusers' own LoRA l
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
+from adapter_checks import (REPO, check_evaluate_outputs, check_golden, check_mode_seeds_and_parity, cli_run_fixture,
+                            evaluate_in_process, float16_and_float32, git_commit_all, load_outcome, loaded, make_method,
+                            one_thread_fixture, seeded_ctx, stats)
 
-REPO = Path(__file__).resolve().parents[1]
 METHODS = ("haodiff", "haodiff-official")
 GOLDEN = REPO / "tests" / "fixtures" / "haodiff_golden.json"
 BASE = "stable-diffusion-2-1-base"
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t", "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+one_thread = one_thread_fixture()
 
 
 @pytest.fixture(autouse=True)
@@ -50,27 +38,10 @@ def tiny(tmp_path_factory):
     w = root / "weights"
     folder = write_tiny_weights(w)
     code = folder / "code"
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "stub"]):
-        subprocess.run(["git", "-C", str(code), *args], check=True, env=GIT_ENV, capture_output=True)
-    sha = subprocess.run(["git", "-C", str(code), "rev-parse", "HEAD"], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    sha = git_commit_all(code)
     ds = write_toy_dataset(root / "ds", "blur", n=2, size=44)  # x1; 44 px is not a multiple of 8
     return {"root": root, "weights": w, "folder": folder, "code": code, "sha": sha, "ds": ds,
             "base": w / "base-models" / BASE}
-
-
-def _method(name, weights, **opts):
-    from benchkit.registry import resolve
-
-    m = resolve("method", name)(**opts)
-    m.setup(weights_dir=Path(weights) / "methods" / name)
-    return m
-
-
-def _ctx(seed, key="a"):
-    from benchkit.harness.restore import _torch_generator
-
-    return {"key": key, "seed": seed, "generator": lambda: _torch_generator("cpu", seed)}
 
 
 def _lq(h=21, w=30):
@@ -176,7 +147,7 @@ def test_cfg_batches_negative_first(tiny):
     """One batched UNet call == eps_neg + 3.5 (eps_pos - eps_neg) from two separate calls."""
     import torch
 
-    m = _method("haodiff", tiny["weights"])
+    m = make_method("haodiff", tiny["weights"])
     m.load("cpu", "float32")
     try:
         g = torch.Generator().manual_seed(1)
@@ -194,102 +165,45 @@ def test_cfg_batches_negative_first(tiny):
 
 
 # ------------------------------------------------------------------------------------------ through the CLI
-@pytest.fixture(scope="module")
-def cli_run(tiny):
-    run = tiny["root"] / "run_cli"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    for k in ("BENCHKIT_BASE_MODELS", "BENCHKIT_HAODIFF_CODE"):
-        env.pop(k, None)
-    r = subprocess.run([sys.executable, "-m", "benchkit", "evaluate", "--dataset", str(tiny["ds"]), "--methods",
-                        ",".join(METHODS) + ",identity", "--metrics", "psnr", "--weights-root", str(tiny["weights"]),
-                        "--run", str(run), "--no-progress"], capture_output=True, text=True, env=env, cwd=REPO,
-                       timeout=900, check=False)
-    return r, run
-
-
-def _index(run, ds, name):
-    d = run / "outputs" / ds.name / name
-    return d, {r["key"]: r for r in map(json.loads, (d / "index.jsonl").read_text().splitlines())}
+cli_run = cli_run_fixture(METHODS + ("identity",), scope="module",
+                          unset=("BENCHKIT_BASE_MODELS", "BENCHKIT_HAODIFF_CODE"))
 
 
 def test_evaluate_cli_x1(tiny, cli_run):
-    from benchkit.images import read_image
+    def size_44(name, rec, lq, out):
+        assert lq.shape == (44, 44, 3)  # x1: out.shape == lq.shape checked by the helper
 
-    r, run = cli_run
-    assert r.returncode == 0, r.stdout + r.stderr
-    for name in METHODS:
-        d, idx = _index(run, tiny["ds"], name)
-        assert len(idx) == 2
-        for key, rec in idx.items():
-            lq = read_image(tiny["ds"] / "lq" / f"{key}.png")
-            out = read_image(d / rec["path"])
-            assert out.shape == lq.shape == (44, 44, 3)
-            assert ("seed" in rec) == name.endswith("-official")
-    summary = json.loads((run / "results.json").read_text())["summary"]
-    assert {s["method"] for s in summary if s["status"] == "ok"} == set(METHODS) | {"identity"}
+    check_evaluate_outputs(cli_run, tiny["ds"], METHODS, 1, also_ok={"identity"}, each=size_44)
 
 
 def test_determinism_seeds_golden_and_harness_parity(tiny, cli_run):
-    from benchkit.fsio import sha256_bytes
-    from benchkit.harness.restore import method_seed
-    from benchkit.images import encode_png, read_image
-
-    _, run = cli_run
     lq = _lq()
     golden = {}
     for name in METHODS:
-        m = _method(name, tiny["weights"])
-        info = m.info()
-        assert info["options"]["mode"] == ("official" if name.endswith("-official") else "deterministic")
-        assert info["commit"] == tiny["sha"] and info["code_fingerprint"]
-        assert info["options"]["latent_tile"] == 64 and info["options"]["latent_overlap"] == 5
-        m.load("cpu", "float32")
-        try:
+        with loaded(name, tiny["weights"]) as m:
+            info = m.info()
+            assert info["commit"] == tiny["sha"] and info["code_fingerprint"]
+            assert info["options"]["latent_tile"] == 64 and info["options"]["latent_overlap"] == 5
             assert m.encoder_ignored_keys == 2  # the training-only head of a training-time save
-            a = m.restore([lq], [_ctx(1)], 1)[0]
-            b = m.restore([lq], [_ctx(1)], 1)[0]
-            c = m.restore([lq], [_ctx(2)], 1)[0]
-            assert a.shape == lq.shape and a.dtype == np.float32
-            golden[name] = [float(a.mean()), float(a.std()), float(a[::5, ::3].sum())]
-            assert encode_png(a) == encode_png(b)
-            if name.endswith("-official"):
-                assert np.abs(a - c).max() > 1e-3
-            else:
-                assert np.array_equal(a, c)
-            _, idx = _index(run, tiny["ds"], name)
-            for key, rec in idx.items():
-                x = read_image(tiny["ds"] / "lq" / f"{key}.png")
-                direct = m.restore([x], [_ctx(method_seed(0, key, name), key)], 1)[0]
-                assert sha256_bytes(encode_png(direct)) == rec["sha256"], (name, key)
-        finally:
-            m.unload()
-    if os.environ.get("BENCHKIT_WRITE_GOLDEN"):
-        GOLDEN.write_text(json.dumps(golden, indent=1) + "\n")
-    want = json.loads(GOLDEN.read_text())
-    assert set(want) == set(METHODS)
-    for name, vals in want.items():
-        assert np.allclose(golden[name], vals, rtol=2e-3, atol=2e-3), (name, golden[name], vals)
+            a = check_mode_seeds_and_parity(m, name, lq, 1, cli_run, tiny["ds"], seed_diff=1e-3)
+            golden[name] = stats(a, step=(5, 3))
+    assert set(golden) == set(METHODS)
+    check_golden(GOLDEN, golden, rtol=2e-3, atol=2e-3)
 
 
 def test_latent_tiling_and_float16(tiny):
     """Tiles smaller than the latent run (output size kept); fp16 stays close to fp32."""
     lq = _lq(40, 56)
-    m = _method("haodiff", tiny["weights"], latent_tile=4, latent_overlap=1)
-    m.load("cpu", "float32")
-    tiled = m.restore([lq], [_ctx(1)], 1)[0]
-    m.unload()
-    out = {}
-    for dtype in ("float32", "float16"):
-        m = _method("haodiff", tiny["weights"])
-        m.load("cpu", dtype)
+    with loaded("haodiff", tiny["weights"], latent_tile=4, latent_overlap=1) as m:
+        tiled = m.restore([lq], [seeded_ctx(1)], 1)[0]
+
+    def in_dtype(m, dtype):
         assert m.model.unet.dtype.itemsize == (2 if dtype == "float16" else 4)
         assert next(m.model.img_encoder.parameters()).dtype.itemsize == (2 if dtype == "float16" else 4)
-        out[dtype] = m.restore([lq], [_ctx(1)], 1)[0]
-        out[dtype + "tag"] = m.tag()
-        m.unload()
+
+    out = float16_and_float32("haodiff", tiny["weights"], lq, 1, each=in_dtype)  # tags differ
     assert tiled.shape == out["float32"].shape == lq.shape and np.isfinite(tiled).all()
     assert np.abs(tiled - out["float32"]).max() > 1e-4  # the tiles were used
-    assert out["float32tag"] != out["float16tag"]
     assert np.abs(out["float32"] - out["float16"]).max() < 0.05
 
 
@@ -316,38 +230,29 @@ def _root_with(tiny, tmp_path, code="link", encoder=None, lora=None):
 
 
 def _evaluate(tiny, w, tmp_path):
-    from benchkit.harness.evaluate import adhoc_benchmark, evaluate
-
-    return evaluate(adhoc_benchmark([tiny["ds"]], metrics=["psnr"]), run_dir=tmp_path / "run",
-                    methods=["haodiff", "haodiff-official", "identity"], metrics=["psnr"], weights_root=w,
-                    log=lambda *a: None)
-
-
-def _ok(res):
-    return {s["method"] for s in res.summary if s["status"] == "ok"}
+    return evaluate_in_process(tiny["ds"], w, tmp_path / "run", ["haodiff", "haodiff-official", "identity"])
 
 
 def test_missing_or_incomplete_checkout(tiny, tmp_path, monkeypatch):
     w = _root_with(tiny, tmp_path, code=None)
-    m = _method("haodiff", w)
+    m = make_method("haodiff", w)
     ok, why = m.availability()
     assert not ok and "does not exist" in why and "gobunu/HAODiff" in why and "BENCHKIT_HAODIFF_CODE" in why
-    res = _evaluate(tiny, w, tmp_path)
-    skipped = {s["name"]: s["reason"] for s in res.skipped if s["what"] == "method"}
+    ok, skipped, _ = load_outcome(_evaluate(tiny, w, tmp_path))
     assert "does not exist" in skipped["haodiff"] and "does not exist" in skipped["haodiff-official"]
-    assert _ok(res) == {"identity"}
+    assert ok == {"identity"}
 
     partial = tmp_path / "partial"
     (partial / "swin").mkdir(parents=True)
     (partial / "swin" / "__init__.py").write_text("")
     w2 = _root_with(tiny, tmp_path / "b", code=partial)
-    ok, why = _method("haodiff", w2).availability()
+    ok, why = make_method("haodiff", w2).availability()
     assert not ok and "swin/swinir_feature_extractor.py" in why and "swin/network_swinir_multi_branchs.py" in why
     # the option, then the environment variable, win over <weights>/code
-    assert _method("haodiff", w2, code_dir=str(tiny["code"])).availability() == (True, "")
+    assert make_method("haodiff", w2, code_dir=str(tiny["code"])).availability() == (True, "")
     monkeypatch.setenv("BENCHKIT_HAODIFF_CODE", str(tiny["code"]))
-    assert _method("haodiff-official", w2).availability() == (True, "")
-    assert _method("haodiff", w2, code_dir=str(partial)).availability()[0] is False
+    assert make_method("haodiff-official", w2).availability() == (True, "")
+    assert make_method("haodiff", w2, code_dir=str(partial)).availability()[0] is False
 
 
 def test_shadowing_or_broken_checkout_fails_at_load_and_the_rest_completes(tiny, tmp_path, monkeypatch):
@@ -357,14 +262,13 @@ def test_shadowing_or_broken_checkout_fails_at_load_and_the_rest_completes(tiny,
     fake.__file__ = str(tmp_path / "elsewhere" / "swin" / "__init__.py")
     monkeypatch.setitem(sys.modules, "swin", fake)  # another 'swin' package imported first
     w = _root_with(tiny, tmp_path)
-    m = _method("haodiff", w)
+    m = make_method("haodiff", w)
     assert m.availability() == (True, "")
     with pytest.raises(CheckoutError, match="already imported"):
         m.load("cpu", "float32")
-    res = _evaluate(tiny, w, tmp_path)
-    errs = {f["method"]: f["error"] for f in res.failures if f["stage"] == "load"}
+    ok, _, errs = load_outcome(_evaluate(tiny, w, tmp_path))
     assert "already imported" in errs["haodiff"] and "already imported" in errs["haodiff-official"]
-    assert _ok(res) == {"identity"}
+    assert ok == {"identity"}
 
     # a checkout whose encoder module cannot be imported (a requirement missing) or lacks the class
     for mod in [k for k in sys.modules if k == "swin" or k.startswith("swin.")]:
@@ -376,7 +280,7 @@ def test_shadowing_or_broken_checkout_fails_at_load_and_the_rest_completes(tiny,
 
         write_stub_checkout(code)
         (code / "swin" / "swinir_feature_extractor.py").write_text(body)
-        m = _method("haodiff", w, code_dir=str(code))
+        m = make_method("haodiff", w, code_dir=str(code))
         with pytest.raises(CheckoutError, match=msg):
             m.load("cpu", "float32")
         for mod in [k for k in sys.modules if k == "swin" or k.startswith("swin.")]:
@@ -411,7 +315,7 @@ def test_encoder_file_loads_strictly(tiny, tmp_path):
                           (foreign, "missing top-level key"),
                           (other_width, r"positive prompt is \(1, 77, 16\), expected \(1, 77, 32\)")):
         w = _root_with(tiny, tmp_path / make.__name__, encoder=make)
-        m = _method("haodiff", w)
+        m = make_method("haodiff", w)
         with pytest.raises(core.CheckpointError, match=r"img_encoder_weights\.pth.*" + pattern):
             m.load("cpu", "float32")
 
@@ -426,10 +330,9 @@ def test_bad_lora_file_fails_clearly_through_evaluate(tiny, tmp_path):
         save_file(sd, str(dst))
 
     w = _root_with(tiny, tmp_path, lora=extra)
-    res = _evaluate(tiny, w, tmp_path)
-    errs = {f["method"]: f["error"] for f in res.failures if f["stage"] == "load"}
+    ok, _, errs = load_outcome(_evaluate(tiny, w, tmp_path))
     assert "pytorch_lora_weights.safetensors" in errs["haodiff"] and "mid_block.bogus" in errs["haodiff"]
-    assert _ok(res) == {"identity"}
+    assert ok == {"identity"}
 
 
 def test_options_are_checked():

@@ -10,27 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from adapter_checks import (REPO, check_evaluate_outputs, check_mode_seeds_and_parity, cli_run_fixture,
+                            evaluate_in_process, float16_and_float32, load_outcome, loaded, make_method,
+                            one_thread_fixture, seeded_ctx)
 
-REPO = Path(__file__).resolve().parents[1]
 METHODS = ("invsr", "invsr-official")
 GOLDEN = REPO / "tests" / "fixtures" / "invsr_golden.json"
 CKPT = "noise_predictor_sd_turbo_v5.pth"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+one_thread = one_thread_fixture()
 
 
 @pytest.fixture(scope="session")
@@ -42,20 +33,6 @@ def tiny(tmp_path_factory):
     d = write_tiny_weights(root / "weights")
     ds = write_toy_dataset(root / "ds", "x4", n=2, size=40)
     return {"root": root, "weights": root / "weights", "ckpt": d / CKPT, "ds": ds}
-
-
-def _method(name, weights, **opts):
-    from benchkit.registry import resolve
-
-    m = resolve("method", name)(**opts)
-    m.setup(weights_dir=Path(weights) / "methods" / name)
-    return m
-
-
-def _ctx(seed, key="a"):
-    from benchkit.harness.restore import _torch_generator
-
-    return {"key": key, "seed": seed, "generator": lambda: _torch_generator("cpu", seed)}
 
 
 def _lq(h=10, w=13, seed=3):
@@ -151,11 +128,11 @@ def test_chopped_path_equals_per_patch_reference(tiny):
     import cv2
     import torch
 
-    m = _method("invsr", tiny["weights"], chopping_size=32, chopping_bs=4)
+    m = make_method("invsr", tiny["weights"], chopping_size=32, chopping_bs=4)
     m.load("cpu", "float32")
     try:
         lq = _lq(40, 52, seed=5)
-        got = m.restore([lq], [_ctx(0)], 4)[0]
+        got = m.restore([lq], [seeded_ctx(0)], 4)[0]
         assert got.shape == (160, 208, 3)
         lr = torch.from_numpy(lq.transpose(2, 0, 1).copy())[None]
         x = torch.nn.functional.pad(lr, (0, 12, 0, 8), mode="reflect")  # to 48x64 (multiples of 16)
@@ -179,80 +156,29 @@ def test_chopped_path_equals_per_patch_reference(tiny):
             single = m.run_patches(x32, None).double()
             chopped = invsr.chop_blend(x32, 32, 4, 8, lambda b: m.run_patches(b, None))
         assert torch.allclose(chopped, single, atol=1e-12, rtol=0)
-        direct = m.restore([lq[:32, :32]], [_ctx(0)], 4)[0]  # 32x32 with chopping_size 32: the single-pass path
+        direct = m.restore([lq[:32, :32]], [seeded_ctx(0)], 4)[0]  # 32x32 with chopping_size 32: the single-pass path
         assert np.array_equal(direct, single[0].float().permute(1, 2, 0).numpy())
     finally:
         m.unload()
 
 
 # ------------------------------------------------------------------------------------ through the harness
-@pytest.fixture(scope="session")
-def cli_run(tiny):
-    run = tiny["root"] / "run_cli"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    env.pop("BENCHKIT_BASE_MODELS", None)
-    r = subprocess.run([sys.executable, "-m", "benchkit", "evaluate", "--dataset", str(tiny["ds"]), "--methods",
-                        ",".join(METHODS), "--metrics", "psnr", "--weights-root", str(tiny["weights"]),
-                        "--run", str(run), "--no-progress"], check=False, capture_output=True, text=True, env=env,
-                       cwd=REPO, timeout=900)
-    return r, run
-
-
-def _index(run, ds, name):
-    d = run / "outputs" / ds.name / name
-    return d, {r["key"]: r for r in map(json.loads, (d / "index.jsonl").read_text().splitlines())}
+cli_run = cli_run_fixture(METHODS)
 
 
 def test_evaluate_cli_restores_both_modes(tiny, cli_run):
-    from benchkit.images import read_image
-
-    r, run = cli_run
-    assert r.returncode == 0, r.stdout + r.stderr
-    for name in METHODS:
-        d, idx = _index(run, tiny["ds"], name)
-        assert len(idx) == 2
-        for key, rec in idx.items():
-            lq = read_image(tiny["ds"] / "lq" / f"{key}.png")
-            out = read_image(d / rec["path"])
-            assert out.shape == (lq.shape[0] * 4, lq.shape[1] * 4, 3)
-            assert ("seed" in rec) == name.endswith("-official")
-    summary = json.loads((run / "results.json").read_text())["summary"]
-    assert {s["method"] for s in summary if s["status"] == "ok"} == set(METHODS)
+    check_evaluate_outputs(cli_run, tiny["ds"], METHODS, 4)
 
 
 def test_modes_determinism_harness_parity_and_golden(tiny, cli_run):
-    from benchkit.fsio import sha256_bytes
-    from benchkit.harness.restore import method_seed
-    from benchkit.images import encode_png, read_image
-
-    _, run = cli_run
     lq = _lq()
     golden = {}
     for name in METHODS:
-        m = _method(name, tiny["weights"])
-        info = m.info()
-        assert info["options"]["mode"] == ("official" if name.endswith("-official") else "deterministic")
-        assert info["timestep"] == 199 and info["options"]["color_fix"] == "nofix"
-        m.load("cpu", "float32")
-        try:
+        with loaded(name, tiny["weights"]) as m:
+            info = m.info()
+            assert info["timestep"] == 199 and info["options"]["color_fix"] == "nofix"
             assert abs(m.sigma - 0.569285) < 1e-5  # sqrt((1 - abar_199) / abar_199), SD-Turbo betas
-            a = m.restore([lq], [_ctx(1)], 4)[0]
-            b = m.restore([lq], [_ctx(1)], 4)[0]
-            c = m.restore([lq], [_ctx(2)], 4)[0]
-            assert a.shape == (40, 52, 3) and a.dtype == np.float32
-            golden[name] = _stats(a)
-            assert encode_png(a) == encode_png(b)
-            if name.endswith("-official"):
-                assert np.abs(a - c).max() > 1e-2  # another seed, another draw
-            else:
-                assert np.array_equal(a, c)
-            _, idx = _index(run, tiny["ds"], name)
-            for key, rec in idx.items():
-                x = read_image(tiny["ds"] / "lq" / f"{key}.png")
-                direct = m.restore([x], [_ctx(method_seed(0, key, name), key)], 4)[0]
-                assert sha256_bytes(encode_png(direct)) == rec["sha256"], (name, key)
-        finally:
-            m.unload()
+            golden[name] = _stats(check_mode_seeds_and_parity(m, name, lq, 4, cli_run, tiny["ds"], seed_diff=1e-2))
     for name in METHODS:
         _check_golden(name, golden[name])
 
@@ -265,7 +191,7 @@ def test_colour_fixes_and_option_errors(tiny):
 
     for bad in ({"color_fix": "adain"}, {"chopping_size": 100}, {"chopping_bs": 0}, {"latent_tile": 96}):
         with pytest.raises(ConfigError):
-            _method("invsr", tiny["weights"], **bad)
+            make_method("invsr", tiny["weights"], **bad)
     img = torch.rand(1, 3, 16, 16) * 0.6 + 0.2  # in gamut: the YCbCr round trip is the identity
     assert torch.allclose(invsr.ycbcr_fix(img, img), img, atol=1e-6)
     src = img + (torch.rand(1, 3, 16, 16) - 0.5) * 0.1  # close colours: the result stays in gamut (no clamping)
@@ -275,9 +201,9 @@ def test_colour_fixes_and_option_errors(tiny):
     lq = _lq()
     outs = {}
     for fix in ("nofix", "wavelet", "ycbcr"):
-        m = _method("invsr", tiny["weights"], color_fix=fix)
+        m = make_method("invsr", tiny["weights"], color_fix=fix)
         m.load("cpu", "float32")
-        outs[fix] = m.restore([lq], [_ctx(1)], 4)[0]
+        outs[fix] = m.restore([lq], [seeded_ctx(1)], 4)[0]
         m.unload()
         assert outs[fix].shape == (40, 52, 3) and 0 <= outs[fix].min() and outs[fix].max() <= 1
     assert np.abs(outs["wavelet"] - outs["nofix"]).max() > 1e-3
@@ -285,26 +211,17 @@ def test_colour_fixes_and_option_errors(tiny):
 
 
 def test_float16_close_to_float32(tiny):
-    lq = _lq()
-    out = {}
-    for dtype in ("float32", "float16"):
-        m = _method("invsr", tiny["weights"])
-        m.load("cpu", dtype)
+    def in_dtype(m, dtype):
         assert m.model.unet.dtype.itemsize == (2 if dtype == "float16" else 4)
         assert m.model.predictor.encoder.conv_in.weight.dtype.itemsize == 4  # float32 as the official sampler
-        out[dtype] = m.restore([lq], [_ctx(1)], 4)[0]
-        out[dtype + "tag"] = m.tag()
-        m.unload()
-    assert out["float32tag"] != out["float16tag"]
+
+    out = float16_and_float32("invsr", tiny["weights"], _lq(), 4, each=in_dtype)  # tags differ
     assert np.abs(out["float32"] - out["float16"]).max() < 0.05
 
 
 # ------------------------------------------------------------------------------------ failures
 def _evaluate(tiny, w, run_dir):
-    from benchkit.harness.evaluate import adhoc_benchmark, evaluate
-
-    return evaluate(adhoc_benchmark([tiny["ds"]], metrics=["psnr"]), run_dir=run_dir, methods=["invsr", "bicubic"],
-                    metrics=["psnr"], weights_root=w, log=lambda *a: None)
+    return evaluate_in_process(tiny["ds"], w, run_dir, ["invsr", "bicubic"])
 
 
 def _root(tiny, tmp_path, name, write=None, base=True):
@@ -346,17 +263,14 @@ def test_bad_checkpoints_fail_clearly_and_the_rest_completes(tiny, tmp_path):
         "truncated": (truncate, ["truncated"]),
     }
     for name, (write, words) in cases.items():
-        res = _evaluate(tiny, _root(tiny, tmp_path, name, write), tmp_path / f"run_{name}")
-        errs = {f["method"]: f["error"] for f in res.failures if f["stage"] == "load"}
+        ok, _, errs = load_outcome(_evaluate(tiny, _root(tiny, tmp_path, name, write), tmp_path / f"run_{name}"))
         assert CKPT in errs["invsr"], (name, errs)
         for word in words:
             assert word in errs["invsr"], (name, word, errs["invsr"])
-        assert "bicubic" in {s["method"] for s in res.summary if s["status"] == "ok"}, name
-    res = _evaluate(tiny, _root(tiny, tmp_path, "absent"), tmp_path / "run_absent")
-    skipped = {s["name"]: s["reason"] for s in res.skipped if s["what"] == "method"}
+        assert "bicubic" in ok, name
+    ok, skipped, _ = load_outcome(_evaluate(tiny, _root(tiny, tmp_path, "absent"), tmp_path / "run_absent"))
     assert CKPT in skipped["invsr"]
-    assert "bicubic" in {s["method"] for s in res.summary if s["status"] == "ok"}
-    res = _evaluate(tiny, _root(tiny, tmp_path, "nobase", lambda d, s: shutil.copy(s, d), base=False),
-                    tmp_path / "run_nobase")
-    skipped = {s["name"]: s["reason"] for s in res.skipped if s["what"] == "method"}
+    assert "bicubic" in ok
+    _, skipped, _ = load_outcome(_evaluate(tiny, _root(tiny, tmp_path, "nobase", lambda d, s: shutil.copy(s, d),
+                                                       base=False), tmp_path / "run_nobase"))
     assert "sd-turbo" in skipped["invsr"] and "BENCHKIT_BASE_MODELS" in skipped["invsr"]

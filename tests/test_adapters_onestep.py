@@ -8,29 +8,16 @@ The session fixture writes a tiny SD-2.1-base-like and SD-Turbo-like folder and 
 from __future__ import annotations
 
 import datetime
-import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from adapter_checks import (REPO, check_evaluate_outputs, check_golden, check_mode_seeds_and_parity, cli_run_fixture,
+                            evaluate_in_process, float16_and_float32, load_outcome, loaded, one_thread_fixture, stats)
 
-REPO = Path(__file__).resolve().parents[1]
 METHODS = ("osediff", "osediff-official", "hero-sr", "hero-sr-official")
 GOLDEN = REPO / "tests" / "fixtures" / "onestep_golden.json"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: thread start-up dominates and a shared CPU makes intra-op threads 50x slower."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+one_thread = one_thread_fixture()
 
 
 @pytest.fixture(scope="session")
@@ -46,20 +33,6 @@ def tiny(tmp_path_factory):
     t.write_herosr_checkpoint(w / "base-models" / "sd-turbo", w / "methods/hero-sr/hero_sr_model.pkl")
     ds = write_toy_dataset(root / "ds", "x4", n=2, size=40)
     return {"root": root, "weights": w, "ds": ds}
-
-
-def _method(name, weights, **opts):
-    from benchkit.registry import resolve
-
-    m = resolve("method", name)(**opts)
-    m.setup(weights_dir=Path(weights) / "methods" / name)
-    return m
-
-
-def _ctx(seed, key="a"):
-    from benchkit.harness.restore import _torch_generator
-
-    return {"key": key, "seed": seed, "generator": lambda: _torch_generator("cpu", seed)}
 
 
 def _lq(h=10, w=13):
@@ -110,81 +83,27 @@ def test_checkpoint_errors_name_file_and_keys(tmp_path):
         core.check_state("x.pkl", "sd", {"a": (2,), "b": (1,)}, {"a": torch.zeros(3), "c": torch.zeros(1)})
 
 
-@pytest.fixture(scope="session")
-def cli_run(tiny):
-    """One ``benchkit evaluate`` run of the four method names over the tiny x4 dataset."""
-    run = tiny["root"] / "run_cli"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    env.pop("BENCHKIT_BASE_MODELS", None)
-    r = subprocess.run([sys.executable, "-m", "benchkit", "evaluate", "--dataset", str(tiny["ds"]), "--methods",
-                        ",".join(METHODS), "--metrics", "psnr", "--weights-root", str(tiny["weights"]),
-                        "--run", str(run), "--no-progress"], capture_output=True, text=True, env=env, cwd=REPO,
-                       timeout=900)
-    return r, run
-
-
-def _index(run, ds, name):
-    d = run / "outputs" / ds.name / name
-    return d, {r["key"]: r for r in map(json.loads, (d / "index.jsonl").read_text().splitlines())}
+cli_run = cli_run_fixture(METHODS)  # one ``benchkit evaluate`` run of the four method names over the tiny x4 dataset
 
 
 def test_evaluate_cli_restores_all_modes(tiny, cli_run):
     """Through ``benchkit evaluate``: every method ok, output = x4 the input, seeds recorded for official modes."""
-    from benchkit.images import read_image
 
-    r, run = cli_run
-    assert r.returncode == 0, r.stdout + r.stderr
-    for name in METHODS:
-        d, idx = _index(run, tiny["ds"], name)
-        assert len(idx) == 2
-        for key, rec in idx.items():
-            lq = read_image(tiny["ds"] / "lq" / f"{key}.png")
-            out = read_image(d / rec["path"])
-            assert out.shape == (lq.shape[0] * 4, lq.shape[1] * 4, 3)
-            assert ("seed" in rec) == name.endswith("-official")
-            assert rec.get("peak_mem_bytes") is None  # trace_memory = False: not run under tracemalloc
-    summary = json.loads((run / "results.json").read_text())["summary"]
-    assert {s["method"] for s in summary if s["status"] == "ok"} == set(METHODS)
+    def not_traced(name, rec, lq, out):
+        assert rec.get("peak_mem_bytes") is None  # trace_memory = False: not run under tracemalloc
+
+    check_evaluate_outputs(cli_run, tiny["ds"], METHODS, 4, each=not_traced)
 
 
 def test_modes_determinism_and_harness_parity(tiny, cli_run):
-    from benchkit.fsio import sha256_bytes
-    from benchkit.harness.restore import method_seed
-    from benchkit.images import encode_png, read_image
-
-    _, run = cli_run
     lq = _lq()
     golden = {}
     for name in METHODS:
-        m = _method(name, tiny["weights"])
-        assert m.info()["options"]["mode"] == ("official" if name.endswith("-official") else "deterministic")
-        m.load("cpu", "float32")
-        try:
-            a = m.restore([lq], [_ctx(1)], 4)[0]
-            b = m.restore([lq], [_ctx(1)], 4)[0]
-            c = m.restore([lq], [_ctx(2)], 4)[0]
-            assert a.shape == (40, 52, 3) and a.dtype == np.float32
-            golden[name] = [float(a.mean()), float(a.std()), float(a[::7, ::5].sum())]
-            assert encode_png(a) == encode_png(b)  # identical bytes (deterministic, or the same seed)
-            if name.endswith("-official"):
-                assert np.abs(a - c).max() > 1e-3  # another seed, another draw
-            else:
-                assert np.array_equal(a, c)  # seeds are ignored
-            # the harness's output is exactly the direct call with the harness's seed
-            d, idx = _index(run, tiny["ds"], name)
-            for key, rec in idx.items():
-                x = read_image(tiny["ds"] / "lq" / f"{key}.png")
-                direct = m.restore([x], [_ctx(method_seed(0, key, name), key)], 4)[0]
-                assert sha256_bytes(encode_png(direct)) == rec["sha256"], (name, key)
-        finally:
-            m.unload()
+        with loaded(name, tiny["weights"]) as m:
+            golden[name] = stats(check_mode_seeds_and_parity(m, name, lq, 4, cli_run, tiny["ds"], seed_diff=1e-3))
     # output statistics of the tiny models (seed 1 for the official modes) guard the adapters' maths
-    if os.environ.get("BENCHKIT_WRITE_GOLDEN"):
-        GOLDEN.write_text(json.dumps(golden, indent=1) + "\n")
-    want = json.loads(GOLDEN.read_text())
-    assert set(want) == set(METHODS)
-    for name, vals in want.items():
-        assert np.allclose(golden[name], vals, rtol=2e-3, atol=2e-3), (name, golden[name], vals)
+    assert set(golden) == set(METHODS)
+    check_golden(GOLDEN, golden, rtol=2e-3, atol=2e-3)
 
 
 def _bad_root(tiny, tmp_path, osediff_ckpt=None, hero_ckpt=None, base=True):
@@ -206,14 +125,7 @@ def _bad_root(tiny, tmp_path, osediff_ckpt=None, hero_ckpt=None, base=True):
 
 
 def _evaluate(tiny, w, tmp_path):
-    from benchkit.harness.evaluate import adhoc_benchmark, evaluate
-
-    return evaluate(adhoc_benchmark([tiny["ds"]], metrics=["psnr"]), run_dir=tmp_path / "run",
-                    methods=["osediff", "hero-sr", "bicubic"], metrics=["psnr"], weights_root=w, log=lambda *a: None)
-
-
-def _ok_methods(res):
-    return {s["method"] for s in res.summary if s["status"] == "ok"}
+    return evaluate_in_process(tiny["ds"], w, tmp_path / "run", ["osediff", "hero-sr", "bicubic"])
 
 
 def test_bad_checkpoints_fail_clearly_and_the_rest_completes(tiny, tmp_path):
@@ -230,12 +142,11 @@ def test_bad_checkpoints_fail_clearly_and_the_rest_completes(tiny, tmp_path):
         torch.save(sd, dst)
 
     w = _bad_root(tiny, tmp_path, osediff_ckpt=extra_key, hero_ckpt=non_tensor)
-    res = _evaluate(tiny, w, tmp_path)
-    errs = {f["method"]: f["error"] for f in res.failures if f["stage"] == "load"}
+    ok, _, errs = load_outcome(_evaluate(tiny, w, tmp_path))
     assert "osediff.pkl" in errs["osediff"] and "bogus.lora_A.weight" in errs["osediff"]
     assert "unexpected keys" in errs["osediff"]
     assert "hero_sr_model.pkl" in errs["hero-sr"] and "other than tensors" in errs["hero-sr"]
-    assert "bicubic" in _ok_methods(res)
+    assert "bicubic" in ok
 
 
 def test_missing_key_missing_checkpoint_missing_base(tiny, tmp_path):
@@ -249,19 +160,16 @@ def test_missing_key_missing_checkpoint_missing_base(tiny, tmp_path):
         pytest.missing_key = k
 
     w = _bad_root(tiny, tmp_path, osediff_ckpt=missing_key, hero_ckpt="absent")
-    res = _evaluate(tiny, w, tmp_path)
-    errs = {f["method"]: f["error"] for f in res.failures if f["stage"] == "load"}
+    ok, skipped, errs = load_outcome(_evaluate(tiny, w, tmp_path))
     assert "missing keys" in errs["osediff"] and pytest.missing_key in errs["osediff"]
-    skipped = {s["name"]: s["reason"] for s in res.skipped if s["what"] == "method"}
     assert "hero_sr_model.pkl" in skipped["hero-sr"]
-    assert "bicubic" in _ok_methods(res)
+    assert "bicubic" in ok
 
     w2 = _bad_root(tiny, tmp_path / "nobase", base=False)
-    res = _evaluate(tiny, w2, tmp_path / "nobase")
-    skipped = {s["name"]: s["reason"] for s in res.skipped if s["what"] == "method"}
+    ok, skipped, _ = load_outcome(_evaluate(tiny, w2, tmp_path / "nobase"))
     assert "stable-diffusion-2-1-base" in skipped["osediff"] and "BENCHKIT_BASE_MODELS" in skipped["osediff"]
     assert "sd-turbo" in skipped["hero-sr"]
-    assert "bicubic" in _ok_methods(res)
+    assert "bicubic" in ok
 
 
 def test_base_models_root_precedence(tmp_path, monkeypatch):
@@ -289,15 +197,8 @@ def test_weights_status_lists_checkpoints_and_base_models(tiny, tmp_path, monkey
 
 
 def test_float16_close_to_float32(tiny):
-    lq = _lq()
-    out = {}
-    for dtype in ("float32", "float16"):
-        m = _method("osediff", tiny["weights"])
-        m.load("cpu", dtype)
+    def in_dtype(m, dtype):
         assert m.dtype == dtype and m.model.unet.dtype.itemsize == (2 if dtype == "float16" else 4)
-        out[dtype] = m.restore([lq], [_ctx(1)], 4)[0]
-        tag = m.tag()
-        m.unload()
-        out[dtype + "tag"] = tag
-    assert out["float32tag"] != out["float16tag"]  # dtype is part of the cache identity
+
+    out = float16_and_float32("osediff", tiny["weights"], _lq(), 4, each=in_dtype)  # tags differ
     assert np.abs(out["float32"] - out["float16"]).max() < 0.05

@@ -8,30 +8,18 @@ The module fixture writes a tiny SD-Turbo-like folder and the S3Diff files with 
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from adapter_checks import (REPO, check_evaluate_outputs, check_golden, check_mode_seeds_and_parity, cli_run_fixture,
+                            evaluate_in_process, float16_and_float32, load_outcome, loaded, make_method,
+                            one_thread_fixture, stats)
 
-REPO = Path(__file__).resolve().parents[1]
 METHODS = ("s3diff", "s3diff-official")
 GOLDEN = REPO / "tests" / "fixtures" / "s3diff_golden.json"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: thread start-up dominates and a shared CPU makes intra-op threads 50x slower."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+one_thread = one_thread_fixture()
 
 
 @pytest.fixture(scope="module")
@@ -45,20 +33,6 @@ def tiny(tmp_path_factory):
     assert wdir == w / "methods" / "s3diff"
     ds = write_toy_dataset(root / "ds", "x4", n=2, size=40)
     return {"root": root, "weights": w, "ds": ds}
-
-
-def _method(name, weights, **opts):
-    from benchkit.registry import resolve
-
-    m = resolve("method", name)(**opts)
-    m.setup(weights_dir=Path(weights) / "methods" / name)
-    return m
-
-
-def _ctx(seed, key="a"):
-    from benchkit.harness.restore import _torch_generator
-
-    return {"key": key, "seed": seed, "generator": lambda: _torch_generator("cpu", seed)}
 
 
 def _lq(h=10, w=13):
@@ -80,7 +54,7 @@ def test_block_ids_follow_the_official_assignment():
 def test_strict_load_wires_every_lora_layer(tiny):
     import torch
 
-    m = _method("s3diff", tiny["weights"])
+    m = make_method("s3diff", tiny["weights"])
     assert m.availability() == (True, "")
     m.load("cpu", "float32")
     try:
@@ -156,76 +130,21 @@ def test_modulated_lora_equals_peft_lora_under_identity(tiny):
             assert torch.allclose(layer(x), ref, atol=1e-5), name
 
 
-@pytest.fixture(scope="module")
-def cli_run(tiny):
-    run = tiny["root"] / "run_cli"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    env.pop("BENCHKIT_BASE_MODELS", None)
-    r = subprocess.run([sys.executable, "-m", "benchkit", "evaluate", "--dataset", str(tiny["ds"]), "--methods",
-                        ",".join(METHODS), "--metrics", "psnr", "--weights-root", str(tiny["weights"]),
-                        "--run", str(run), "--no-progress"], capture_output=True, text=True, env=env, cwd=REPO,
-                       timeout=900, check=False)
-    return r, run
-
-
-def _index(run, ds, name):
-    d = run / "outputs" / ds.name / name
-    return d, {r["key"]: r for r in map(json.loads, (d / "index.jsonl").read_text().splitlines())}
+cli_run = cli_run_fixture(METHODS, scope="module")
 
 
 def test_evaluate_cli_restores_both_modes(tiny, cli_run):
-    from benchkit.images import read_image
-
-    r, run = cli_run
-    assert r.returncode == 0, r.stdout + r.stderr
-    for name in METHODS:
-        d, idx = _index(run, tiny["ds"], name)
-        assert len(idx) == 2
-        for key, rec in idx.items():
-            lq = read_image(tiny["ds"] / "lq" / f"{key}.png")
-            out = read_image(d / rec["path"])
-            assert out.shape == (lq.shape[0] * 4, lq.shape[1] * 4, 3)
-            assert ("seed" in rec) == name.endswith("-official")
-    summary = json.loads((run / "results.json").read_text())["summary"]
-    assert {s["method"] for s in summary if s["status"] == "ok"} == set(METHODS)
+    check_evaluate_outputs(cli_run, tiny["ds"], METHODS, 4)
 
 
 def test_modes_determinism_harness_parity_and_golden(tiny, cli_run):
-    from benchkit.fsio import sha256_bytes
-    from benchkit.harness.restore import method_seed
-    from benchkit.images import encode_png, read_image
-
-    _, run = cli_run
     lq = _lq()
     golden = {}
     for name in METHODS:
-        m = _method(name, tiny["weights"])
-        assert m.info()["options"]["mode"] == ("official" if name.endswith("-official") else "deterministic")
-        m.load("cpu", "float32")
-        try:
-            a = m.restore([lq], [_ctx(1)], 4)[0]
-            b = m.restore([lq], [_ctx(1)], 4)[0]
-            c = m.restore([lq], [_ctx(2)], 4)[0]
-            assert a.shape == (40, 52, 3) and a.dtype == np.float32
-            golden[name] = [float(a.mean()), float(a.std()), float(a[::7, ::5].sum())]
-            assert encode_png(a) == encode_png(b)  # identical bytes (deterministic, or the same seed)
-            if name.endswith("-official"):
-                assert np.abs(a - c).max() > 1e-3  # another seed, another latent sample
-            else:
-                assert np.array_equal(a, c)  # seeds are ignored
-            _, idx = _index(run, tiny["ds"], name)
-            for key, rec in idx.items():  # the harness's output is exactly the direct call with its seed
-                x = read_image(tiny["ds"] / "lq" / f"{key}.png")
-                direct = m.restore([x], [_ctx(method_seed(0, key, name), key)], 4)[0]
-                assert sha256_bytes(encode_png(direct)) == rec["sha256"], (name, key)
-        finally:
-            m.unload()
-    if os.environ.get("BENCHKIT_WRITE_GOLDEN"):
-        GOLDEN.write_text(json.dumps(golden, indent=1) + "\n")
-    want = json.loads(GOLDEN.read_text())
-    assert set(want) == set(METHODS)
-    for name, vals in want.items():
-        assert np.allclose(golden[name], vals, rtol=2e-3, atol=2e-3), (name, golden[name], vals)
+        with loaded(name, tiny["weights"]) as m:  # seed_diff: another seed, another latent sample
+            golden[name] = stats(check_mode_seeds_and_parity(m, name, lq, 4, cli_run, tiny["ds"], seed_diff=1e-3))
+    assert set(golden) == set(METHODS)
+    check_golden(GOLDEN, golden, rtol=2e-3, atol=2e-3)
 
 
 def _extra_key(ckpt, de):
@@ -258,8 +177,6 @@ BAD = {  # case -> (edit of (checkpoint, de_net state dict), file, text the erro
 def test_bad_files_fail_clearly_and_the_rest_completes(tiny, tmp_path, case):
     import torch
 
-    from benchkit.harness.evaluate import adhoc_benchmark, evaluate
-
     edit, fname, text = BAD[case]
     w = tmp_path / "w"
     (w / "base-models").mkdir(parents=True)
@@ -277,12 +194,10 @@ def test_bad_files_fail_clearly_and_the_rest_completes(tiny, tmp_path, case):
         edit(ckpt, de)
         torch.save(ckpt, dst / "s3diff.pkl")
         torch.save(de, dst / "de_net.pth")
-    res = evaluate(adhoc_benchmark([tiny["ds"]], metrics=["psnr"]), run_dir=tmp_path / "run",
-                   methods=["s3diff", "bicubic"], metrics=["psnr"], weights_root=w, log=lambda *a: None)
-    errs = {f["method"]: f["error"] for f in res.failures if f["stage"] == "load"}
-    errs.update({s["name"]: s["reason"] for s in res.skipped if s["what"] == "method"})
+    ok, skipped, errs = load_outcome(evaluate_in_process(tiny["ds"], w, tmp_path / "run", ["s3diff", "bicubic"]))
+    errs.update(skipped)
     assert fname in errs["s3diff"] and text in errs["s3diff"], errs["s3diff"]
-    assert {s["method"] for s in res.summary if s["status"] == "ok"} == {"bicubic"}
+    assert ok == {"bicubic"}
 
 
 def test_missing_base_model_is_named(tiny, tmp_path, monkeypatch):
@@ -291,19 +206,13 @@ def test_missing_base_model_is_named(tiny, tmp_path, monkeypatch):
     monkeypatch.delenv(core.BASE_ENV, raising=False)
     w = tmp_path / "w"
     shutil.copytree(tiny["weights"] / "methods" / "s3diff", w / "methods" / "s3diff")
-    ok, why = _method("s3diff-official", w).availability()
+    ok, why = make_method("s3diff-official", w).availability()
     assert not ok and "sd-turbo" in why and core.BASE_ENV in why
 
 
 def test_float16_close_to_float32(tiny):
-    lq = _lq()
-    out, tags = {}, {}
-    for dtype in ("float32", "float16"):
-        m = _method("s3diff", tiny["weights"])
-        m.load("cpu", dtype)
+    def in_dtype(m, dtype):
         assert m.model.unet.dtype.itemsize == (2 if dtype == "float16" else 4)
-        out[dtype] = m.restore([lq], [_ctx(1)], 4)[0]
-        tags[dtype] = m.tag()
-        m.unload()
-    assert tags["float32"] != tags["float16"]
+
+    out = float16_and_float32("s3diff", tiny["weights"], _lq(), 4, each=in_dtype)  # tags differ
     assert np.abs(out["float32"] - out["float16"]).max() < 0.05

@@ -8,20 +8,16 @@ with tiny models of benchkit's own; parity with the real official code is ``tool
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from adapter_checks import (REPO, benchkit_cli, check_evaluate_outputs, check_golden, check_harness_parity,
+                            cli_run_fixture, evaluate_in_process, git_commit_all, load_outcome, make_method,
+                            one_thread_fixture, seeded_ctx, stats)
 
-REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "fixtures" / "sinsr_golden.json"
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
-           "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 
 
 def _forget_checkout_modules():
@@ -38,14 +34,7 @@ def clean_modules(monkeypatch):
     _forget_checkout_modules()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+one_thread = one_thread_fixture()
 
 
 @pytest.fixture(scope="session")
@@ -58,26 +47,13 @@ def tiny(tmp_path_factory):
     w = root / "weights"
     d = write_tiny_weights(w)
     code = d / "code"
-    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "stub"]):
-        subprocess.run(["git", "-C", str(code), *cmd], check=True, env=GIT_ENV, capture_output=True)
-    sha = subprocess.run(["git", "-C", str(code), "rev-parse", "HEAD"], capture_output=True, text=True,
-                         check=True, env=GIT_ENV).stdout.strip()
+    sha = git_commit_all(code)
     ds = write_toy_dataset(root / "ds", "x4", n=2, size=96)  # LR 24 px: padded to 64 (replicate fallback)
     return {"root": root, "weights": w, "dir": d, "code": code, "sha": sha, "ds": ds}
 
 
 def _method(tiny, **opts):
-    from benchkit.registry import resolve
-
-    m = resolve("method", "sinsr")(**opts)
-    m.setup(weights_dir=tiny["dir"])
-    return m
-
-
-def _ctx(seed, key="a"):
-    from benchkit.harness.restore import _torch_generator
-
-    return {"key": key, "seed": seed, "generator": lambda: _torch_generator("cpu", seed)}
+    return make_method("sinsr", tiny["weights"], **opts)  # set up on tiny["dir"]
 
 
 def _lq(h=40, w=50, seed=3):
@@ -140,13 +116,13 @@ def test_load_info_and_reproducibility(tiny):
         assert info["chop"] == {"size": 512, "stride": 448} and info["pad_multiple"] == 64
         assert len(info["code_fingerprint"]) == 16
         lq = _lq()  # 40x50: reflect-padded to 64x64 (the stub UNet refuses anything else)
-        a = m.restore([lq], [_ctx(1)], 4)[0]
-        b = m.restore([lq], [_ctx(1)], 4)[0]
-        c = m.restore([lq], [_ctx(2)], 4)[0]
+        a = m.restore([lq], [seeded_ctx(1)], 4)[0]
+        b = m.restore([lq], [seeded_ctx(1)], 4)[0]
+        c = m.restore([lq], [seeded_ctx(2)], 4)[0]
         assert a.shape == (160, 200, 3) and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 1
         assert np.array_equal(a, b)
         assert np.abs(a - c).max() > 1e-2  # another seed, another prior noise
-        small = m.restore([_lq(10, 13)], [_ctx(1)], 4)[0]  # replicate fallback where reflect cannot reach
+        small = m.restore([_lq(10, 13)], [seeded_ctx(1)], 4)[0]  # replicate fallback where reflect cannot reach
         assert small.shape == (40, 52, 3)
         assert torch.equal(torch.get_rng_state(), rng)  # the global RNG was never used
     finally:
@@ -164,8 +140,8 @@ def test_chopped_restore_matches_patchwise_reference(tiny):
     m = _method(tiny, chop_size=32, chop_stride=24)
     m.load("cpu", "float32")
     try:
-        out = m.restore([lq], [_ctx(7)], 4)[0]
-        gen = _ctx(7)["generator"]()
+        out = m.restore([lq], [seeded_ctx(7)], 4)[0]
+        gen = seeded_ctx(7)["generator"]()
         x = torch.from_numpy(lq.transpose(2, 0, 1).copy())[None]
         acc, cnt = np.zeros((320, 224, 3)), np.zeros((320, 224, 1))
         with torch.no_grad():
@@ -178,11 +154,11 @@ def test_chopped_restore_matches_patchwise_reference(tiny):
         assert np.abs(out - ref).max() < 1e-5
         whole = _method(tiny, chop_size=256, chop_stride=200)
         whole.load("cpu", "float32")
-        single = whole.restore([lq], [_ctx(7)], 4)[0]
+        single = whole.restore([lq], [seeded_ctx(7)], 4)[0]
         assert np.abs(single - out).max() > 1e-2  # the chopped path really differs (patch noise, borders)
         default = _method(tiny)
         default.load("cpu", "float32")
-        assert np.array_equal(default.restore([lq], [_ctx(7)], 4)[0], single)  # below chop_size: one patch
+        assert np.array_equal(default.restore([lq], [seeded_ctx(7)], 4)[0], single)  # below chop_size: one patch
     finally:
         m.unload()
 
@@ -194,14 +170,9 @@ def test_golden_outputs(tiny):
     mc.load("cpu", "float32")
     got = {}
     for name, meth in (("single", m), ("chopped", mc)):
-        a = meth.restore([_lq(40, 50)], [_ctx(1)], 4)[0]
-        got[name] = [float(a.mean()), float(a.std()), float(a[::7, ::5].sum())]
-    if os.environ.get("BENCHKIT_WRITE_GOLDEN"):
-        GOLDEN.write_text(json.dumps(got, indent=1) + "\n")
-    want = json.loads(GOLDEN.read_text())
-    assert set(want) == {"single", "chopped"}
-    for name, vals in want.items():
-        assert np.allclose(got[name], vals, rtol=2e-3, atol=2e-3), (name, got[name], vals)
+        got[name] = stats(meth.restore([_lq(40, 50)], [seeded_ctx(1)], 4)[0])
+    assert set(got) == {"single", "chopped"}
+    check_golden(GOLDEN, got, rtol=2e-3, atol=2e-3)
 
 
 def test_float16_is_the_official_precision_and_part_of_the_tag(tiny):
@@ -213,7 +184,7 @@ def test_float16_is_the_official_precision_and_part_of_the_tag(tiny):
         assert m.dtype == dtype
         assert m.autoencoder.quant_conv.weight.dtype.itemsize == (2 if dtype == "float16" else 4)
         assert m.model.input_blocks[0].weight.dtype.itemsize == (2 if dtype == "float16" else 4)
-        out[dtype], tags[dtype] = m.restore([lq], [_ctx(1)], 4)[0], m.tag()
+        out[dtype], tags[dtype] = m.restore([lq], [seeded_ctx(1)], 4)[0], m.tag()
     assert tags["float32"] != tags["float16"]
     assert np.abs(out["float32"] - out["float16"]).mean() < 0.02
 
@@ -233,47 +204,25 @@ def test_options_are_checked():
 
 
 # ---------------------------------------------------------------------------------------- through the CLI
-@pytest.fixture(scope="session")
-def cli_run(tiny):
-    run = tiny["root"] / "run_cli"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    env.pop("BENCHKIT_SINSR_CODE", None)
-    r = subprocess.run([sys.executable, "-m", "benchkit", "evaluate", "--dataset", str(tiny["ds"]), "--methods",
-                        "sinsr,bicubic", "--metrics", "psnr", "--weights-root", str(tiny["weights"]), "--run",
-                        str(run), "--no-progress"], capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
-    return r, run
+cli_run = cli_run_fixture(("sinsr", "bicubic"), unset=("BENCHKIT_SINSR_CODE",), timeout=600)
 
 
 def test_evaluate_cli(tiny, cli_run):
-    from benchkit.fsio import sha256_bytes
-    from benchkit.harness.restore import method_seed
-    from benchkit.images import encode_png, read_image
-
-    r, run = cli_run
-    assert r.returncode == 0, r.stdout + r.stderr
-    res = json.loads((run / "results.json").read_text())
-    assert {s["method"] for s in res["summary"] if s["status"] == "ok"} == {"sinsr", "bicubic"}
-    info = res["methods"]["sinsr"]
+    _, run = cli_run
+    check_evaluate_outputs(cli_run, tiny["ds"], ["sinsr"], 4, also_ok={"bicubic"}, seeded={"sinsr"})
+    info = json.loads((run / "results.json").read_text())["methods"]["sinsr"]
     assert info["commit"] == tiny["sha"] and info["stochastic"] is True  # the checkout's git commit recorded
-    d = run / "outputs" / tiny["ds"].name / "sinsr"
-    idx = {x["key"]: x for x in map(json.loads, (d / "index.jsonl").read_text().splitlines())}
-    assert len(idx) == 2
     m = _method(tiny)
     m.load("cpu", "float32")
-    for key, rec in idx.items():
-        lq = read_image(tiny["ds"] / "lq" / f"{key}.png")
-        out = read_image(d / rec["path"])
-        assert out.shape == (lq.shape[0] * 4, lq.shape[1] * 4, 3)
-        assert "seed" in rec
-        direct = m.restore([lq], [_ctx(method_seed(0, key, "sinsr"), key)], 4)[0]  # the harness's seed
-        assert sha256_bytes(encode_png(direct)) == rec["sha256"], key
+    try:
+        check_harness_parity(m, run, tiny["ds"], "sinsr", 4)  # the harness's seed
+    finally:
+        m.unload()
 
 
 def test_weights_status_lists_files_and_checkout(tiny, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("BENCHKIT_SINSR_CODE", None)
-    r = subprocess.run([sys.executable, "-m", "benchkit", "weights", "status", "--json", "--weights-root",
-                        str(tiny["weights"])], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    r = benchkit_cli(["weights", "status", "--json", "--weights-root", str(tiny["weights"])],
+                     unset=("BENCHKIT_SINSR_CODE",), timeout=300)
     assert r.returncode == 0, r.stderr
     rows = {(x["name"], x["file"]): x for x in json.loads(r.stdout)["files"] if x["name"] == "sinsr"}
     assert rows[("sinsr", "methods/sinsr/SinSR_v1.pth")]["status"] == "unverified"
@@ -293,13 +242,9 @@ def test_weights_status_lists_files_and_checkout(tiny, tmp_path):
 
 # ----------------------------------------------------------------------------------------------- failures
 def _evaluate(tiny, w, tmp_path, forget=True):
-    from benchkit.harness.evaluate import adhoc_benchmark, evaluate
-
     if forget:  # each call may use another copy of the code: a fresh process would not have it imported
         _forget_checkout_modules()
-
-    return evaluate(adhoc_benchmark([tiny["ds"]], metrics=["psnr"]), run_dir=tmp_path / "run",
-                    methods=["sinsr", "bicubic"], metrics=["psnr"], weights_root=w, log=lambda *a: None)
+    return evaluate_in_process(tiny["ds"], w, tmp_path / "run", ["sinsr", "bicubic"])
 
 
 def _root(tiny, tmp_path, code=True, weights=None):
@@ -316,16 +261,9 @@ def _root(tiny, tmp_path, code=True, weights=None):
     return w, d
 
 
-def _outcome(res):
-    ok = {s["method"] for s in res.summary if s["status"] == "ok"}
-    skipped = {s["name"]: s["reason"] for s in res.skipped if s["what"] == "method"}
-    errors = {f["method"]: f["error"] for f in res.failures if f.get("stage") == "load"}
-    return ok, skipped, errors
-
-
 def test_missing_or_incomplete_checkout_is_skipped_with_the_fix(tiny, tmp_path, monkeypatch):
     w, d = _root(tiny, tmp_path, code=False)
-    ok, skipped, _ = _outcome(_evaluate(tiny, w, tmp_path))
+    ok, skipped, _ = load_outcome(_evaluate(tiny, w, tmp_path))
     assert "bicubic" in ok and "sinsr" not in ok
     assert "does not exist" in skipped["sinsr"] and str(d / "code") in skipped["sinsr"]
     assert "BENCHKIT_SINSR_CODE" in skipped["sinsr"] and "wyf0912/SinSR" in skipped["sinsr"]
@@ -334,7 +272,7 @@ def test_missing_or_incomplete_checkout_is_skipped_with_the_fix(tiny, tmp_path, 
     shutil.copytree(tiny["code"], other, ignore=shutil.ignore_patterns(".git"))
     (other / "models" / "unet.py").unlink()
     monkeypatch.setenv("BENCHKIT_SINSR_CODE", str(other))
-    ok, skipped, _ = _outcome(_evaluate(tiny, w, tmp_path / "b"))
+    ok, skipped, _ = load_outcome(_evaluate(tiny, w, tmp_path / "b"))
     assert "lacks models/unet.py" in skipped["sinsr"] and "$BENCHKIT_SINSR_CODE" in skipped["sinsr"]
     assert "bicubic" in ok
 
@@ -346,15 +284,15 @@ def test_missing_or_incomplete_checkout_is_skipped_with_the_fix(tiny, tmp_path, 
 def test_wrong_checkout_contents_fail_at_load_and_the_rest_completes(tiny, tmp_path):
     w, d = _root(tiny, tmp_path)
     (d / "code" / "models" / "unet.py").write_text("class SomethingElse:\n    pass\n")
-    ok, _, errors = _outcome(_evaluate(tiny, w, tmp_path))
+    ok, _, errors = load_outcome(_evaluate(tiny, w, tmp_path))
     assert "models.unet" in errors["sinsr"] and "UNetModelSwin" in errors["sinsr"]
     assert "bicubic" in ok
     unet = d / "code" / "models" / "unet.py"
     unet.write_text("# a dependency the environment lacks\nimport no_such_dependency_xyz\n")
-    ok, _, errors = _outcome(_evaluate(tiny, w, tmp_path / "b"))
+    ok, _, errors = load_outcome(_evaluate(tiny, w, tmp_path / "b"))
     assert "no_such_dependency_xyz" in errors["sinsr"] and "requirements" in errors["sinsr"]
     (d / "code" / "configs" / "SinSR.yaml").write_text("model: {params: {}}\n")
-    ok, _, errors = _outcome(_evaluate(tiny, w, tmp_path / "c"))
+    ok, _, errors = load_outcome(_evaluate(tiny, w, tmp_path / "c"))
     assert "SinSR.yaml" in errors["sinsr"] and "target" in errors["sinsr"]
     assert "bicubic" in ok
 
@@ -366,7 +304,7 @@ def test_shadowing_module_is_refused(tiny, tmp_path, monkeypatch):
     m = _method(tiny)
     m.load("cpu", "float32")  # imports models/ldm from the session stub
     w, d = _root(tiny, tmp_path)  # another copy of the code: the first one shadows it in this process
-    ok, _, errors = _outcome(_evaluate(tiny, w, tmp_path, forget=False))
+    ok, _, errors = load_outcome(_evaluate(tiny, w, tmp_path, forget=False))
     assert "already imported" in errors["sinsr"] and str(tiny["code"]) in errors["sinsr"]
     assert "bicubic" in ok
     other = _method(tiny, code_dir=str(d / "code"))
@@ -381,7 +319,7 @@ def test_bad_weights_fail_clearly_and_the_rest_completes(tiny, tmp_path):
         shutil.copy(d / "autoencoder_vq_f4.pth", d / "SinSR_v1.pth")
 
     w, _ = _root(tiny, tmp_path, weights=swapped)
-    _, _, errors = _outcome(_evaluate(tiny, w, tmp_path))
+    _, _, errors = load_outcome(_evaluate(tiny, w, tmp_path))
     e = errors["sinsr"]
     assert "SinSR_v1.pth" in e and "missing keys" in e and "unexpected keys" in e and "decoder.0.weight" in e
     assert "autoencoder_vq_f4.pth: the VQ-f4" in e
@@ -391,7 +329,7 @@ def test_bad_weights_fail_clearly_and_the_rest_completes(tiny, tmp_path):
         (d / "autoencoder_vq_f4.pth").write_bytes(data[: len(data) // 2])
 
     w, _ = _root(tiny, tmp_path / "b", weights=truncated)
-    ok, _, errors = _outcome(_evaluate(tiny, w, tmp_path / "b"))
+    ok, _, errors = load_outcome(_evaluate(tiny, w, tmp_path / "b"))
     assert "autoencoder_vq_f4.pth" in errors["sinsr"] and "truncated" in errors["sinsr"]
     assert "bicubic" in ok
 
@@ -400,7 +338,7 @@ def test_bad_weights_fail_clearly_and_the_rest_completes(tiny, tmp_path):
         torch.save({"iters_start": 5, "state_dict": {"module." + k: v for k, v in sd.items()}}, d / "SinSR_v1.pth")
 
     w, d = _root(tiny, tmp_path / "c", weights=wrapped_and_prefixed)
-    ok, _, errors = _outcome(_evaluate(tiny, w, tmp_path / "c"))
+    ok, _, errors = load_outcome(_evaluate(tiny, w, tmp_path / "c"))
     assert "sinsr" in ok, errors
 
     def shape_mismatch(d):
@@ -409,5 +347,5 @@ def test_bad_weights_fail_clearly_and_the_rest_completes(tiny, tmp_path):
         torch.save(sd, d / "SinSR_v1.pth")
 
     w, _ = _root(tiny, tmp_path / "d", weights=shape_mismatch)
-    _, _, errors = _outcome(_evaluate(tiny, w, tmp_path / "d"))
+    _, _, errors = load_outcome(_evaluate(tiny, w, tmp_path / "d"))
     assert "out.2.weight" in errors["sinsr"] and "shape" in errors["sinsr"]

@@ -239,25 +239,29 @@ def _stub_module(name: str, src: str):
     return mod
 
 
-def _random_state(module, gen) -> dict:
-    """Seeded random values for every float tensor of ``module``'s state dict (norm weights near 1)."""
+def random_entry(key: str, like, gen):
+    """Seeded float32 random values shaped as the state-dict entry ``key`` (tensor ``like``): biases N(0, 0.05^2),
+    other 1-D (norm) weights 1 + N(0, 0.1^2), embeddings N(0, 1), the rest N(0, 1) / sqrt(fan-in).
+    Also used by ``tools/parity/sinsr_parity.py`` for the official models' weights."""
     import math
 
     import torch
 
+    r = torch.randn(like.shape, generator=gen, dtype=torch.float32)
+    if key.endswith("bias"):
+        return 0.05 * r
+    if like.ndim == 1:
+        return 1.0 + 0.1 * r
+    if "embedding" not in key:
+        return r / math.sqrt(max(1, like[0].numel()))
+    return r
+
+
+def _random_state(module, gen) -> dict:
+    """Seeded random values (:func:`random_entry`) for every float tensor of ``module``'s state dict."""
     out = {}
     for k, v in module.state_dict().items():
-        if not v.dtype.is_floating_point:
-            out[k] = v.clone()
-            continue
-        r = torch.randn(v.shape, generator=gen, dtype=torch.float32)
-        if k.endswith("bias"):
-            r = 0.05 * r
-        elif v.ndim == 1:
-            r = 1.0 + 0.1 * r
-        elif "embedding" not in k:
-            r = r / math.sqrt(max(1, v[0].numel()))
-        out[k] = r.to(v.dtype).contiguous()
+        out[k] = random_entry(k, v, gen).to(v.dtype).contiguous() if v.dtype.is_floating_point else v.clone()
     return out
 
 

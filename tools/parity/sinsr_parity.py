@@ -57,10 +57,10 @@ def tiny_config(official: Path):
 
 def random_weights(cfg, out: Path, seed: int = 0):
     """Official classes at ``cfg``, every parameter redrawn (buffers kept), saved as flat state dicts."""
-    import math
-
     import torch
     from utils import util_common  # the checkout's
+
+    from benchkit.methods.tiny_sinsr import random_entry
 
     g = torch.Generator().manual_seed(seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -71,15 +71,8 @@ def random_weights(cfg, out: Path, seed: int = 0):
         params = dict(m.named_parameters())
         sd = {}
         for k, v in m.state_dict().items():
-            if k in params:
-                r = torch.randn(v.shape, generator=g)
-                if k.endswith("bias"):
-                    r = 0.05 * r
-                elif v.ndim == 1:
-                    r = 1.0 + 0.1 * r
-                elif "embedding" not in k:
-                    r = r / math.sqrt(max(1, v[0].numel()))
-                v = r.to(v.dtype)
+            if k in params:  # parameters random (benchkit's tiny-model rule), buffers as built
+                v = random_entry(k, v, g).to(v.dtype)
             sd[k] = v.clone().contiguous()
         torch.save(sd, out / name)
 

@@ -156,18 +156,29 @@ class OneStepSR(Method):
         pre-upscaling (PIL bicubic of the 8-bit image); x1 methods override it."""
         return core.pil_upscale(lq, scale)
 
-    def restore(self, lq_batch, context, scale):
-        import numpy as np
-        import torch
-
+    def require_loaded(self) -> None:
+        """Raise :class:`~benchkit.errors.UnavailableError` unless :meth:`load` has run."""
         if self.model is None:
             from benchkit.errors import UnavailableError
 
             raise UnavailableError(f"{self.name}: model not loaded (call load() first)")
-        outs = []
-        for lq, ctx in zip(lq_batch, context):
-            up = self.upscale(lq, scale)
-            t = torch.from_numpy(np.ascontiguousarray(up.transpose(2, 0, 1)))[None].to(self.device)
-            y = self.restore_tensor(t, ctx)
-            outs.append(np.ascontiguousarray(y[0].permute(1, 2, 0).cpu().numpy(), dtype=np.float32))
-        return outs
+
+    def to_tensor(self, img):
+        """Image (H,W,3) numpy, [0, 1] -> (1,3,H,W) float32 tensor on ``self.device`` (values unchanged)."""
+        import numpy as np
+        import torch
+
+        chw = np.ascontiguousarray(np.asarray(img, np.float32).transpose(2, 0, 1))
+        return torch.from_numpy(chw)[None].to(self.device)
+
+    @staticmethod
+    def to_image(t):
+        """(1,3,H,W) tensor on any device -> (H,W,3) float32 C-contiguous numpy image (the first item)."""
+        import numpy as np
+
+        return np.ascontiguousarray(t[0].permute(1, 2, 0).cpu().numpy(), dtype=np.float32)
+
+    def restore(self, lq_batch, context, scale):
+        self.require_loaded()
+        return [self.to_image(self.restore_tensor(self.to_tensor(self.upscale(lq, scale)), ctx))
+                for lq, ctx in zip(lq_batch, context)]

@@ -293,19 +293,8 @@ class InvSR(OneStepSR):
             return out.clamp(0, 1)
 
     def restore(self, lq_batch, context, scale):
-        import numpy as np
-        import torch
-
-        if self.model is None:
-            from benchkit.errors import UnavailableError
-
-            raise UnavailableError(f"{self.name}: model not loaded (call load() first)")
-        outs = []
-        for lq, ctx in zip(lq_batch, context):
-            lr = torch.from_numpy(np.ascontiguousarray(np.asarray(lq, np.float32).transpose(2, 0, 1)))[None]
-            y = self.restore_lr(lr.to(self.device), ctx)
-            outs.append(np.ascontiguousarray(y[0].permute(1, 2, 0).cpu().numpy(), dtype=np.float32))
-        return outs
+        self.require_loaded()
+        return [self.to_image(self.restore_lr(self.to_tensor(lq), ctx)) for lq, ctx in zip(lq_batch, context)]
 
 
 class InvSROfficial(InvSR):

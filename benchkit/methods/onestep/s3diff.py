@@ -328,23 +328,16 @@ class S3Diff(OneStepSR):
     def restore(self, lq_batch, context, scale):
         """Per image: DEResNet on the LR, bilinear upscale (torch, as the official script), then the shared
         one-step path (:meth:`restore_tensor`: pad to 64, model, crop, colour fix)."""
-        import numpy as np
-        import torch
         from torch.nn import functional as F
 
-        if self.model is None:
-            from benchkit.errors import UnavailableError
-
-            raise UnavailableError(f"{self.name}: model not loaded (call load() first)")
+        self.require_loaded()
         outs = []
         for lq, ctx in zip(lq_batch, context):
-            lr = torch.from_numpy(np.ascontiguousarray(np.asarray(lq, np.float32).transpose(2, 0, 1)))[None]
-            lr = lr.to(self.device)
+            lr = self.to_tensor(lq)
             self.set_degradation(lr)
             h, w = lr.shape[-2:]
             up = F.interpolate(lr, size=(h * scale, w * scale), mode=self.upscale_mode, align_corners=False)
-            y = self.restore_tensor(up, ctx)
-            outs.append(np.ascontiguousarray(y[0].permute(1, 2, 0).cpu().numpy(), dtype=np.float32))
+            outs.append(self.to_image(self.restore_tensor(up, ctx)))
         return outs
 
 

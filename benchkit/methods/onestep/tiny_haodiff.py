@@ -140,15 +140,6 @@ def stub_module():
     return mod
 
 
-def _randomize(module, gen, std: float = 0.02) -> None:
-    import torch
-
-    with torch.no_grad():
-        for n, p in module.named_parameters():
-            if "lora" in n:
-                p.copy_(torch.randn(p.shape, generator=gen) * std)
-
-
 def write_lora(base, out_dir, key_format: str = "peft", seed: int = 0, targets=LORA_TARGETS,
                rank: int = LORA_RANK) -> Path:
     """``pytorch_lora_weights.safetensors`` for the UNet at ``base``: peft ``add_adapter`` (r = alpha = ``rank``),
@@ -164,12 +155,14 @@ def write_lora(base, out_dir, key_format: str = "peft", seed: int = 0, targets=L
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
+    from benchkit.methods.onestep.tiny import _randomize_lora
+
     if key_format not in KEY_FORMATS:
         raise ValueError(f"key_format must be one of {KEY_FORMATS}")
     unet = UNet2DConditionModel.from_pretrained(base, subfolder="unet", local_files_only=True)
     unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
                                 target_modules=list(targets)))
-    _randomize(unet, torch.Generator().manual_seed(seed))
+    _randomize_lora(unet, torch.Generator().manual_seed(seed))
     sd = get_peft_model_state_dict(unet)
     if key_format == "mixed":
         sd = convert_state_dict_to_diffusers(sd)
