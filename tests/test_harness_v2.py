@@ -258,3 +258,58 @@ def test_score_request_loads_lazily_once():
     assert calls == [] and not r.has_target
     r.output, r.output
     assert calls == [1]
+
+
+def test_overlapped_writes_keep_outputs_order_and_errors(tmp_path):
+    """Methods with ``trace_memory = False`` get their outputs written by one thread while the next batch
+    restores: same files and index as the sequential path, and a failed write is raised, not lost."""
+    import numpy as np
+    import pytest
+
+    from benchkit.harness.benchmark import DatasetSpec, open_dataset
+    from benchkit.harness.restore import execute, plan_run
+    from benchkit.harness.results import Counters
+    from benchkit.harness.toyset import write_toy_dataset
+    from benchkit.methods.base import PerImageMethod
+
+    class Flip(PerImageMethod):
+        name, task, scales = "flip-test", "restore", (1,)
+
+        def restore_one(self, lq, context, scale):
+            return np.ascontiguousarray(lq[::-1])
+
+    class FlipUntraced(Flip):
+        trace_memory = False
+
+    ds_dir = write_toy_dataset(tmp_path / "ds", "blur", n=4, size=24)
+    results = {}
+    for cls in (Flip, FlipUntraced):
+        run_dir = tmp_path / cls.__name__
+        ds = open_dataset(DatasetSpec(name="ds", kind="folder", path=str(ds_dir)), run_dir, tmp_path)
+        m = cls()
+        m.setup()
+        m.load("cpu", "float32")
+        run, store, todo = plan_run(m, ds, run_dir, [])
+        failures = []
+        execute(m, ds, run, store, todo, 1, 1, 0, Counters(), failures)
+        assert not failures and run.restored == 4
+        files = sorted((store.dir).glob("*.png"))
+        results[cls.__name__] = ([f.read_bytes() for f in files], list(store.index))
+    assert results["Flip"] == results["FlipUntraced"]
+
+    run_dir = tmp_path / "fail"
+    ds = open_dataset(DatasetSpec(name="ds", kind="folder", path=str(ds_dir)), run_dir, tmp_path)
+    m = FlipUntraced()
+    m.setup()
+    m.load("cpu", "float32")
+    run, store, todo = plan_run(m, ds, run_dir, [])
+    calls = []
+
+    def full_disk(key, img, **fields):
+        calls.append(key)
+        raise OSError(28, "No space left on device")
+
+    store.write = full_disk
+    with pytest.raises(OSError, match="No space"):
+        execute(m, ds, run, store, todo, 1, 1, 0, Counters(), [])
+    assert len(calls) <= 2  # stopped at the first failed write (at most one more batch restored meanwhile)

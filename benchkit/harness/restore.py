@@ -245,6 +245,20 @@ def execute(method, ds, run, store, todo, batch_size, workers, root_seed, counte
                     for results in ex.map(lambda b: restore_batch(method, ds, b, ds.scale, root_seed, False),
                                           batches):
                         handle(results)
+            elif not tracing and len(batches) > 1:
+                # outputs are encoded and written by one thread while the next batch restores (PNG encoding
+                # releases the GIL); one write in flight bounds memory, order and the index stay sequential.
+                # Not under tracemalloc, whose per-restore peaks would then include the writer's buffers.
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="benchkit-writer") as writer:
+                    pending = None
+                    for b in batches:
+                        results = restore_batch(method, ds, b, ds.scale, root_seed)
+                        if pending is not None:
+                            pending.result()  # re-raises a failed write (e.g. disk full) here
+                        pending = writer.submit(handle, results)
+                    pending.result()
             else:
                 for b in batches:
                     handle(restore_batch(method, ds, b, ds.scale, root_seed))
