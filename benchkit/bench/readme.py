@@ -76,7 +76,8 @@ def _blur(r: dict) -> list[str]:
 
 
 def _harness(r: dict) -> list[str]:
-    return [(f"- `harness` ({r.get('image_pairs')} pairs x {len(r.get('metrics') or [])} metrics): harness / plain pyiqa "
+    return [(f"- `harness` (demo benchmark: {r.get('image_pairs')} outputs, {r.get('pairs_with_target', '?')} with a target; "
+            f"metrics {', '.join(r.get('metrics') or [])}): harness / plain pyiqa "
             f"loop **{_f(r.get('ratio_harness_vs_plain'), 3)}x wall**, {_f(r.get('cpu_ratio_harness_vs_plain'), 3)}x CPU "
             f"(target <= 1.05x); cached re-run {100 * (r.get('cached_fraction') or 0):.2f}% of the first run wall, "
             f"{100 * (r.get('cached_cpu_fraction') or 0):.2f}% CPU (target <= 2%).")]
