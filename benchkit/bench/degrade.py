@@ -241,7 +241,8 @@ def _throughput(args, quick: bool) -> dict:
               f"{m} images): CPU {res['version_cpu_ms_per_img']:.1f} vs {res['previous_version_cpu_ms_per_img']:.1f} "
               f"ms/img; pixels: gt max |diff| {res['version_gt_max_abs']} levels, PSNR {res['version_gt_psnr_db']:.1f} dB "
               f"(min over images); lq max |diff| {res['version_lq_max_abs']} levels, PSNR "
-              f"{res['version_lq_psnr_db']:.1f} dB")
+              f"{res['version_lq_psnr_db']:.1f} dB, mean |diff| {res['version_lq_mean_abs']:.3f} levels, "
+              f"{100 * res['version_lq_frac_over_8']:.3f}% of values > 8 levels apart")
     return res
 
 
@@ -275,6 +276,9 @@ def _versus_previous(gen, imgs, params, ctxs, outs) -> dict:
         res[f"version_{name}_max_abs"] = max(diffs)
         res[f"version_{name}_psnr_db"] = round(min(_psnr(n[name], o[name]) for n, o in zip(outs, olds)), 2)
         res[f"version_{name}_frac_changed"] = float(np.mean([np.mean(n[name] != o[name]) for n, o in zip(outs, olds)]))
+        d = np.concatenate([np.abs(n[name].astype(np.int16) - o[name].astype(np.int16)).ravel() for n, o in zip(outs, olds)])
+        res[f"version_{name}_mean_abs"] = float(d.mean())
+        res[f"version_{name}_frac_over_8"] = float(np.mean(d > 8))
     return res
 
 

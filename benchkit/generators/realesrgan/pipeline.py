@@ -22,6 +22,7 @@ from .ops import apply_first_blur, degrade  # noqa: F401  (re-exported: their 0.
 from .params import RealESRGANParams
 from .sampling import sample_params
 from .settings import RealESRGANConfig
+from .versions import CURRENT, REPLAYED, cpu_ops
 
 
 def mod_crop_size(height: int, width: int, scale: int) -> tuple[int, int]:
@@ -33,17 +34,6 @@ def mod_crop(img, scale: int):
     """Top-left crop of an H x W[ x C] image to multiples of ``scale`` (a view, no copy)."""
     h, w = mod_crop_size(img.shape[0], img.shape[1], scale)
     return img[:h, :w]
-
-
-def cpu_ops(version: str):
-    """The CPU operations module of a generator version: :mod:`.ops_v2` for "2", :mod:`.ops` for "1.1"."""
-    if version == "2":
-        from . import ops_v2
-
-        return ops_v2
-    if version == "1.1":
-        return ops
-    raise ValueError(f"realesrgan has no version {version!r} (known: 2, 1.1)")
 
 
 class RealESRGANGenerator(Generator):
@@ -62,8 +52,8 @@ class RealESRGANGenerator(Generator):
     """
 
     name = "realesrgan"
-    version = "2"
-    replay_versions = ("1.1",)
+    version = CURRENT
+    replay_versions = REPLAYED
     Config = RealESRGANConfig
 
     def sample(self, rng, ctx: SampleContext) -> RealESRGANParams:

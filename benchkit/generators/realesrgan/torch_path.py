@@ -232,7 +232,7 @@ def apply_batch(imgs: torch.Tensor, params_list: list, config: RealESRGANConfig 
 
 def _apply_host(imgs, params_list, config, return_gt, version="2"):
     """The CPU path per sample (the same steps as ``RealESRGANGenerator.apply`` of ``version``) on host arrays."""
-    from .pipeline import cpu_ops
+    from .versions import cpu_ops
 
     vops = cpu_ops(version)
     cfg = config or RealESRGANConfig()
