@@ -203,3 +203,18 @@ def test_v2_lq_stays_within_the_stated_implementation_tolerance_of_1_1():
         d_lq, d_gt = np.concatenate(d_lq), np.concatenate(d_gt)
         assert d_gt.max() <= 1, pipeline
         assert d_lq.mean() <= 0.5 and np.mean(d_lq > 8) <= 0.02, (pipeline, d_lq.mean(), np.mean(d_lq > 8))
+
+
+def test_inscene_replays_with_the_degradation_version_its_spec_records(tmp_path):
+    """InScene applies a pipeline inside a builder; its spec.json records the generator's describe(), and a set
+    made before version 2 must replay with 1.1."""
+    from benchkit.builders.inscene import InSceneBuilder
+    from benchkit.config import to_plain
+
+    cfg = InSceneBuilder.Config()
+    spec = {"builder": {"config": to_plain(cfg)}, "source": {"path": str(tmp_path)},
+            "inscene": {"degradation": {"name": cfg.degradation, "generator": "realesrgan", "version": "1.1"}}}
+    assert InSceneBuilder.from_spec(spec).generator().version == "1.1"
+    spec["inscene"]["degradation"]["version"] = "2"
+    assert InSceneBuilder.from_spec(spec).generator().version == "2"
+    assert InSceneBuilder(cfg, tmp_path).generator().version == "2"  # new builds
