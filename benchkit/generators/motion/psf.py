@@ -116,9 +116,7 @@ def _render(x, src, wrows, wid, centre: bool, margin: int, size: int | None):
     import numpy as np
 
     b = src.shape[0]
-    m = x.shape[1]
-    dense_x = src.shape[0] == x.shape[0] and bool(np.array_equal(src, np.arange(b)))
-    xs = x if dense_x else None
+    t_n, m = x.shape
     # intensity centroid (bilinear splatting preserves it), per PSF over the full row as before
     if centre:
         ref = np.empty(b, np.complex128)
@@ -127,43 +125,46 @@ def _render(x, src, wrows, wid, centre: bool, margin: int, size: int | None):
             if not sel.size:
                 continue
             we = wrows[e]
-            xe = (xs[sel] if xs is not None else x[src[sel]])
-            ref[sel] = (we * xe).sum(axis=1) / we.sum()
+            rows_e = src[sel]
+            whole = rows_e.size == t_n and bool(np.array_equal(rows_e, np.arange(t_n)))
+            ref[sel] = (we * (x if whole else x[rows_e])).sum(axis=1) / we.sum()
     # active (weighted) samples, row-major: PSF i's samples are the nonzero columns of its weight row
     cols_of = [np.flatnonzero(wrows[e] > 0) for e in range(wrows.shape[0])]
     counts = np.array([cols_of[e].size for e in wid], np.int64)
-    rows = np.repeat(np.arange(b), counts)
     cols = np.concatenate([cols_of[e] for e in wid]) if b else np.zeros(0, np.int64)
-    xa = x[src[rows], cols]
-    ws = wrows[wid[rows], cols]
+    xa = np.take(x.reshape(-1), np.repeat(src * m, counts) + cols)
+    ws = np.take(wrows.reshape(-1), np.repeat(wid * m, counts) + cols)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     if not centre:
         re, im = xa.real, xa.imag
         ref = ((np.minimum.reduceat(re, starts) + np.maximum.reduceat(re, starts)) / 2
                + 1j * (np.minimum.reduceat(im, starts) + np.maximum.reduceat(im, starts)) / 2)
-    ds = xa - ref[rows]
-    dist = np.maximum(np.abs(ds.real), np.abs(ds.imag))
+    dre = xa.real - np.repeat(ref.real, counts)  # = (xa - ref).real, component by component
+    dim = xa.imag - np.repeat(ref.imag, counts)
+    del xa
+    dist = np.maximum(np.abs(dre), np.abs(dim))
     if size is None:
         ext = np.maximum.reduceat(dist, starts)
         half = np.ceil(ext - 1e-9).astype(np.int64) + int(margin)
     else:
         half = np.full(b, (size - 1) // 2, np.int64)
-        keep = dist <= half[rows]  # fixed size: samples outside the canvas are dropped
+        keep = dist <= np.repeat(half, counts)  # fixed size: samples outside the canvas are dropped
         if not keep.all():
-            rows, ds, ws = rows[keep], ds[keep], ws[keep]
+            dre, dim, ws = dre[keep], dim[keep], ws[keep]
+            counts = np.add.reduceat(keep.astype(np.int64), starts)
     k = 2 * half + 1
     side = k + 1  # columns per slab (one spare), rows per slab k + 2 (spare top and bottom)
     slab = (k + 2) * side
     base = np.concatenate([[1], 1 + np.cumsum(slab)[:-1]]).astype(np.int64)  # bin 0: spare
-    hs = half[rows]
-    sr = side[rows]
-    px = ds.real + hs
-    py = ds.imag + hs
+    hs = np.repeat(half.astype(np.float64), counts)
+    sr = np.repeat(side, counts)
+    px = dre + hs
+    py = dim + hs
     ix0 = np.floor(px)
     iy0 = np.floor(py)
     fx = px - ix0
     fy = py - iy0
-    flat = base[rows] + sr + iy0.astype(np.int64) * sr + ix0.astype(np.int64)
+    flat = np.repeat(base + side, counts) + iy0.astype(np.int64) * sr + ix0.astype(np.int64)
     wy1 = ws * fy
     wy0 = ws - wy1
     n_bins = int(1 + slab.sum())
