@@ -32,7 +32,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 PIPELINES_DIR = PACKAGE_DIR / "pipelines"  # package data (pyproject: [tool.setuptools.package-data])
 BENCHMARKS_DIR = PACKAGE_DIR / "benchmarks"
-PIPELINE_KEYS = {"name", "generator", "description", "config"}
+PIPELINE_KEYS = {"name", "generator", "description", "config", "version"}  # version: pin a generator version
 
 
 def source_checkout() -> Path | None:
@@ -156,7 +156,13 @@ def load_pipeline(name_or_path: str):
         raise ConfigError(f"{path}: missing 'generator'")
     gen_cls = resolve("generator", block["generator"])
     cfg = from_dict(gen_cls.Config, block.get("config") or {}, where=f"{path}: config")
-    return block.get("name", path.stem), gen_cls(cfg), block
+    if block.get("version") is None:
+        return block.get("name", path.stem), gen_cls(cfg), block
+    try:  # e.g. resume a dataset begun with an earlier version the generator still runs
+        gen = gen_cls(cfg, version=str(block["version"]))
+    except (ConfigError, TypeError) as e:
+        raise ConfigError(f"{path}: version: {e}") from None
+    return block.get("name", path.stem), gen, block
 
 
 def from_dict(cls, data: Any, where: str = "config"):

@@ -49,14 +49,20 @@ def max_pixels() -> int:
     return value
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
 def header_size(data: bytes):
     """``(width, height)`` from the encoded header (Pillow's lazy open: no pixel is decoded), or None when
     Pillow cannot read the header (OpenCV may still decode the file). A header beyond Pillow's own bomb
-    limit gives ``(pixels, 1)`` with the pixel count Pillow reports."""
+    limit gives ``(pixels, 1)`` with the pixel count Pillow reports. PNG: read from the IHDR chunk (the first
+    one, bytes 16-24, big-endian) directly, what Pillow reads there too."""
     import io
     import re
     import warnings
 
+    if len(data) >= 24 and data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     from PIL import Image
 
     try:
@@ -146,10 +152,24 @@ def to_float_rgb(arr, path="<array>"):
     else:
         channels = 1 if arr.ndim == 2 else arr.shape[2]
         rgb = cv2.cvtColor(arr, {1: cv2.COLOR_GRAY2RGB, 3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}[channels])
+        if arr.dtype == np.uint8:  # float32(v) / float32(255) for each of the 256 levels: one table pass
+            return cv2.LUT(rgb, _u8_levels())
     rgb = np.ascontiguousarray(rgb, dtype=np.float32)
     if scale != 1.0:
         rgb /= np.float32(scale)
     return rgb
+
+
+_U8_TABLE = []  # [float32 (1, 256) table], built on first use (import benchkit stays light)
+
+
+def _u8_levels():
+    """``float32(v) / float32(255)`` for v = 0..255: the same quotients as converting and dividing."""
+    if not _U8_TABLE:
+        import numpy as np
+
+        _U8_TABLE.append((np.arange(256, dtype=np.float32) / np.float32(255.0)).reshape(1, 256))
+    return _U8_TABLE[0]
 
 
 def _check_float_range(arr, path) -> None:

@@ -34,8 +34,9 @@ def test_equals_direct_convolution(boundary, shape, ksize):
     assert y.dtype == np.float32 and y.shape == x.shape
     np.testing.assert_allclose(y, ref, atol=2e-6)
     np.testing.assert_allclose(fft_blur(x.astype(np.float64), k, boundary), ref, atol=1e-12)
-    yt = fft_blur_torch(torch.from_numpy(x).permute(2, 0, 1), k, boundary).permute(1, 2, 0).numpy()
-    np.testing.assert_allclose(yt, ref, atol=2e-6)
+    for impl in ("auto", "torch"):
+        yt = fft_blur_torch(torch.from_numpy(x).permute(2, 0, 1), k, boundary, impl=impl).permute(1, 2, 0).numpy()
+        np.testing.assert_allclose(yt, ref, atol=2e-6)
 
 
 def test_equals_cv2_filter2d_and_gray():
@@ -65,9 +66,15 @@ def test_torch_batched_per_image_kernels():
     x = rng.random((3, 40, 44, 3), dtype=np.float32)
     ks = [rng.random((s, s)) for s in (3, 9, 5)]
     ks = [k / k.sum() for k in ks]
-    y = fft_blur_torch(torch.from_numpy(x).permute(0, 3, 1, 2), ks, "symmetric").permute(0, 2, 3, 1).numpy()
+    t = torch.from_numpy(x).permute(0, 3, 1, 2)
+    y = fft_blur_torch(t, ks, "symmetric").permute(0, 2, 3, 1).numpy()
+    for i in range(3):  # CPU tensors (impl "auto" = "host"): fft_blur's own pixels
+        np.testing.assert_array_equal(y[i], fft_blur(x[i], ks[i], "symmetric"))
+    yk = fft_blur_torch(t, ks, "symmetric", impl="torch").permute(0, 2, 3, 1).numpy()  # the batched torch.fft kernels
     for i in range(3):
-        np.testing.assert_allclose(y[i], fft_blur(x[i], ks[i], "symmetric"), atol=2e-6)
+        np.testing.assert_allclose(yk[i], fft_blur(x[i], ks[i], "symmetric"), atol=2e-6)
+    with pytest.raises(ValueError):
+        fft_blur_torch(t, ks, impl="gpu")
 
 
 def test_linear_light():

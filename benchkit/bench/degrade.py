@@ -3,6 +3,8 @@
 Figures (all on this machine, same run):
 
 - ``cpu_path_img_s``: ``RealESRGANGenerator.apply`` (numpy/OpenCV) in-process, images/s.
+- ``version_*``: the generator's version (new builds) against the previous one it replays, on the same
+  images and params: CPU ms per image and how far the 8-bit gt / lq move (max |diff| in levels, min PSNR).
 - ``torch_path_img_s``: ``apply_batch`` on CPU tensors, batches of 8 (``impl="auto"``: the CPU path per
   sample), images/s; ``torch_kernels_on_cpu_img_s``: the batched torch kernels (``impl="torch"``) on CPU.
 - the issue's target: the whole ``benchkit degrade --pipeline realesrgan_x4 --workers 1`` process over
@@ -193,9 +195,10 @@ def _throughput(args, quick: bool) -> dict:
     for s in range(0, mk, batch):
         torch_apply_batch(x[s:s + batch], params[s:s + batch], gen.config, impl="torch")
     kern_s, kern_cpu = time.perf_counter() - t0, cpu_s() - c0
-    # where the time of one read-degrade-write goes (CPU path), ms per image
-    from benchkit.generators.realesrgan.pipeline import degrade
+    # where the time of one read-degrade-write goes (CPU path of the generator's version), ms per image
     from benchkit.images import decode_image, encode_png
+
+    degrade = gen.ops.degrade
 
     blobs = [encode_png(img) for img in imgs]
     t0 = time.perf_counter()
@@ -216,13 +219,14 @@ def _throughput(args, quick: bool) -> dict:
         encode_png(o["lq"])
     png_ms = 1e3 * (time.perf_counter() - t0) / m
     del lqs
-    res = {"cpu_path_img_s": m / np_s, "torch_path_img_s": m / torch_s, "throughput_images": m,
+    res = _versus_previous(gen, imgs, params, ctxs, outs)
+    res.update({"cpu_path_img_s": m / np_s, "torch_path_img_s": m / torch_s, "throughput_images": m,
            "cpu_path_cpu_ms_per_img": 1e3 * np_cpu / m, "torch_path_cpu_ms_per_img": 1e3 * torch_cpu / m,
            "torch_vs_cpu_path_per_image": (torch_s / m) / (np_s / m),
            "torch_vs_cpu_path_cpu_per_image": (torch_cpu / m) / (np_cpu / m),
            "torch_kernels_on_cpu_img_s": mk / kern_s, "torch_kernels_on_cpu_cpu_ms_per_img": 1e3 * kern_cpu / mk,
            "torch_batch": batch, "torch_threads": torch.get_num_threads(),
-           "ms_png_decode": read_ms, "ms_usm": usm_ms, "ms_degrade": degrade_ms, "ms_png_encode_gt_lq": png_ms}
+           "ms_png_decode": read_ms, "ms_usm": usm_ms, "ms_degrade": degrade_ms, "ms_png_encode_gt_lq": png_ms})
     print(f"in-process, {SIZE}x{SIZE} RGB, realesrgan_x4, {m} images:")
     print(f"  CPU path (numpy/OpenCV):     {res['cpu_path_img_s']:7.2f} img/s ({1e3 * np_s / m:.1f} ms/img wall, "
           f"{1e3 * np_cpu / m:.1f} ms/img CPU)")
@@ -232,6 +236,49 @@ def _throughput(args, quick: bool) -> dict:
           f"({1e3 * kern_s / mk:.1f} ms/img wall, {1e3 * kern_cpu / mk:.1f} ms/img CPU)")
     print(f"  per image: PNG decode {read_ms:.1f} ms, USM target {usm_ms:.1f} ms, two-order degradation "
           f"{degrade_ms:.1f} ms, PNG encode gt+lq {png_ms:.1f} ms")
+    if "previous_version" in res:
+        print(f"  generator v{res['generator_version']} against v{res['previous_version']} (same params, same "
+              f"{m} images): CPU {res['version_cpu_ms_per_img']:.1f} vs {res['previous_version_cpu_ms_per_img']:.1f} "
+              f"ms/img; pixels: gt max |diff| {res['version_gt_max_abs']} levels, PSNR {res['version_gt_psnr_db']:.1f} dB "
+              f"(min over images); lq max |diff| {res['version_lq_max_abs']} levels, PSNR "
+              f"{res['version_lq_psnr_db']:.1f} dB, mean |diff| {res['version_lq_mean_abs']:.3f} levels, "
+              f"{100 * res['version_lq_frac_over_8']:.3f}% of values > 8 levels apart")
+    return res
+
+
+def _psnr(a, b) -> float:
+    import numpy as np
+
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 99.0 if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+
+
+def _versus_previous(gen, imgs, params, ctxs, outs) -> dict:
+    """The generator's version against the previous one it still replays, on the same images and params: CPU
+    time per image (apply) and how far the 8-bit outputs move (max |diff| in levels, min PSNR over images)."""
+    import numpy as np
+
+    prev = (getattr(gen, "replay_versions", ()) or (None,))[0]
+    if prev is None:
+        return {"generator_version": gen.version}
+    old = type(gen)(gen.config, version=prev)
+    c0 = cpu_s()
+    olds = [old.apply(img, p, c) for img, p, c in zip(imgs, params, ctxs)]
+    old_cpu = cpu_s() - c0
+    c0 = cpu_s()
+    for img, p, c in zip(imgs, params, ctxs):
+        gen.apply(img, p, c)
+    new_cpu = cpu_s() - c0
+    res = {"generator_version": gen.version, "previous_version": prev,
+           "version_cpu_ms_per_img": 1e3 * new_cpu / len(imgs), "previous_version_cpu_ms_per_img": 1e3 * old_cpu / len(imgs)}
+    for name in ("gt", "lq"):
+        diffs = [int(np.abs(n[name].astype(np.int16) - o[name].astype(np.int16)).max()) for n, o in zip(outs, olds)]
+        res[f"version_{name}_max_abs"] = max(diffs)
+        res[f"version_{name}_psnr_db"] = round(min(_psnr(n[name], o[name]) for n, o in zip(outs, olds)), 2)
+        res[f"version_{name}_frac_changed"] = float(np.mean([np.mean(n[name] != o[name]) for n, o in zip(outs, olds)]))
+        d = np.concatenate([np.abs(n[name].astype(np.int16) - o[name].astype(np.int16)).ravel() for n, o in zip(outs, olds)])
+        res[f"version_{name}_mean_abs"] = float(d.mean())
+        res[f"version_{name}_frac_over_8"] = float(np.mean(d > 8))
     return res
 
 

@@ -48,6 +48,13 @@ def _degrade(r: dict) -> list[str]:
                 f"two-order degradation alone {_f(r.get('speedup_degradation_only'))}x.")]
     else:
         out.append("  - BasicSR not installed in that run: no reference figures.")
+    if "previous_version" in r:
+        out.append(f"  - generator v{r.get('generator_version')} (new builds) against v{r.get('previous_version')} on the same "
+                   f"images and params: {_f(r.get('version_cpu_ms_per_img'), 1)} vs "
+                   f"{_f(r.get('previous_version_cpu_ms_per_img'), 1)} ms CPU per image in-process; gt max |diff| "
+                   f"{r.get('version_gt_max_abs')} level(s), PSNR >= {_f(r.get('version_gt_psnr_db'), 1)} dB; lq max |diff| "
+                   f"{r.get('version_lq_max_abs')} levels, PSNR >= {_f(r.get('version_lq_psnr_db'), 1)} dB, mean "
+                   f"{_f(r.get('version_lq_mean_abs'), 3)} levels.")
     if "cpu_path_cpu_ms_per_img" in r:
         out.append(f"  - in-process per image: CPU path {_f(r.get('cpu_path_cpu_ms_per_img'), 1)} ms CPU; "
                    f"`apply_batch` on CPU tensors {_f(r.get('torch_path_cpu_ms_per_img'), 1)} ms CPU; batched torch "
@@ -68,15 +75,18 @@ def _blur(r: dict) -> list[str]:
     return [(f"- `blur` ({r.get('size')}x{r.get('size')} RGB, {r.get('kernel')}x{r.get('kernel')} PSF, median of "
             f"{r.get('repeats')}), ms per image wall / CPU:"),
             f"  - numpy `fft_blur` (reflect): {_f(r.get('numpy_ms_per_image'), 1)} / {_f(r.get('numpy_cpu_ms_per_image'), 1)};",
-            (f"  - torch `fft_blur_torch`, batch {r.get('batch')}: {_f(r.get('torch_ms_per_image_batched'), 1)} / "
-            f"{_f(r.get('torch_cpu_ms_per_image_batched'), 1)};"),
+            (f"  - torch `fft_blur_torch`, batch {r.get('batch')} (CPU tensors: the numpy code per image): "
+            f"{_f(r.get('torch_ms_per_image_batched'), 1)} / {_f(r.get('torch_cpu_ms_per_image_batched'), 1)}; its "
+            f"batched torch.fft kernels on this CPU: {_f(r.get('torch_kernels_ms_per_image'), 1)} / "
+            f"{_f(r.get('torch_kernels_cpu_ms_per_image'), 1)};"),
             (f"  - `scipy.signal.fftconvolve` (zero boundary): {_f(r.get('fftconvolve_ms_per_image'), 1)} / "
             f"{_f(r.get('fftconvolve_cpu_ms_per_image'), 1)} (fftconvolve / fft_blur: "
             f"{_f(r.get('ratio_fftconvolve_vs_numpy'))}x wall, {_f(r.get('cpu_ratio_fftconvolve_vs_numpy'))}x CPU).")]
 
 
 def _harness(r: dict) -> list[str]:
-    return [(f"- `harness` ({r.get('image_pairs')} pairs x {len(r.get('metrics') or [])} metrics): harness / plain pyiqa "
+    return [(f"- `harness` (demo benchmark: {r.get('image_pairs')} outputs, {r.get('pairs_with_target', '?')} with a target; "
+            f"metrics {', '.join(r.get('metrics') or [])}): harness / plain pyiqa "
             f"loop **{_f(r.get('ratio_harness_vs_plain'), 3)}x wall**, {_f(r.get('cpu_ratio_harness_vs_plain'), 3)}x CPU "
             f"(target <= 1.05x); cached re-run {100 * (r.get('cached_fraction') or 0):.2f}% of the first run wall, "
             f"{100 * (r.get('cached_cpu_fraction') or 0):.2f}% CPU (target <= 2%).")]

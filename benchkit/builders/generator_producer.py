@@ -243,10 +243,13 @@ class GeneratorProducer(GeneratorSampling, Producer):
 
         p = spec["pipeline"]
         gen_cls = resolve("generator", p["generator"])
-        if gen_cls.version != p["version"]:
-            raise BenchkitError(f"output was made by {p['generator']} v{p['version']}, this benchkit has "
-                                f"v{gen_cls.version}; replay needs the same generator version")
-        gen = gen_cls(from_dict(gen_cls.Config, p["config"], where="spec.json pipeline.config"))
+        version = str(p["version"])
+        known = (gen_cls.version, *getattr(gen_cls, "replay_versions", ()))
+        if version not in known:
+            raise BenchkitError(f"output was made by {p['generator']} v{version}, this benchkit runs "
+                                f"v{', v'.join(known)}; replay needs the same generator version")
+        cfg = from_dict(gen_cls.Config, p["config"], where="spec.json pipeline.config")
+        gen = gen_cls(cfg) if version == gen_cls.version else gen_cls(cfg, version=version)
         return cls(p["name"], gen, source_override or spec["source"]["path"])
 
 

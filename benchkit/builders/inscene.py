@@ -219,8 +219,20 @@ class InSceneBuilder(DatasetBuilder):
         if "gen" not in self._rt:
             from benchkit.config import load_pipeline
 
-            self._rt["gen"] = None if self.config.degradation == "none" else load_pipeline(self.config.degradation)[1]
+            gen = None if self.config.degradation == "none" else load_pipeline(self.config.degradation)[1]
+            version = self.__dict__.get("_degradation_version")
+            if gen is not None and version and version != gen.version:  # replay: the version that made the set
+                gen = type(gen)(gen.config, version=version)
+            self._rt["gen"] = gen
         return self._rt["gen"]
+
+    @classmethod
+    def from_spec(cls, spec: dict, source_override=None):
+        """As recorded, with the degradation generator at the version spec.json records (e.g. Real-ESRGAN 1.1
+        for sets built before version 2)."""
+        b = super().from_spec(spec, source_override)
+        b._degradation_version = ((spec.get("inscene") or {}).get("degradation") or {}).get("version")
+        return b
 
     def iqa_metrics(self):
         if "iqa" not in self._rt:

@@ -10,6 +10,9 @@
   results of the auxiliary passes the generator lists in ``aux_passes`` (names in
   ``benchkit.registry.AUX_PASSES``, e.g. ``"parts"``: an HxW uint8 label map), computed once
   per source image and cached by the producer (:mod:`benchkit.builders.generator_producer`).
+- ``version`` / ``replay_versions``: new builds use ``version``; a class that keeps an earlier version's
+  ``apply`` lists it in ``replay_versions`` and runs it when constructed with ``version=`` (replay and resume
+  of datasets whose spec.json records it).
 - ``roles``: each output's role (``input``/``target``/``aux``, :mod:`benchkit.datasets.roles`),
   written to spec.json; ``metadata``: typed per-sample fields of the manifest line.
 """
@@ -57,11 +60,24 @@ class Generator(ABC):
     roles: ClassVar[dict[str, str]] = {"lq": "input", "gt": "target"}
     #: typed per-sample manifest fields (``meta`` key): field -> type name
     metadata: ClassVar[dict[str, str]] = {}
+    #: earlier versions whose ``apply`` this class still runs, for datasets made with them (``version`` above
+    #: is what new builds use)
+    replay_versions: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, config=None):
+    def __init__(self, config=None, version: str | None = None):
+        """``version``: run an earlier version listed in ``replay_versions`` (the instance's ``version``, as
+        recorded in spec.json); None = the current one."""
         if config is None:
             config = self.Config()
         self.config = config
+        if version is not None and str(version) != type(self).version:
+            if str(version) not in self.replay_versions:
+                from benchkit.errors import ConfigError
+
+                known = [type(self).version, *self.replay_versions]
+                raise ConfigError(f"generator {self.name!r} has no version {version!r}; this benchkit runs "
+                                  f"{', '.join(known)}")
+            self.version = str(version)
 
     @abstractmethod
     def sample(self, rng, ctx: SampleContext):

@@ -429,7 +429,10 @@ class PyiqaMetric(Metric):
         model = self.load()
         out: list[float] = []
         shapes = {d.shape for d in dists}
-        step = self.batch_size if len(shapes) == 1 else 1
+        # batches on an accelerator; on the CPU one image per call: torch's CPU kernels already spread one image
+        # over the cores, and a batch keeps them less busy (bench harness: pyiqa SSIM on 5 images of 512 px,
+        # 2.04 s wall / 3.37 s CPU batched vs 1.85 s / 3.51 s one by one); the values are the same either way
+        step = self.batch_size if len(shapes) == 1 and not self.device.startswith("cpu") else 1
         with pyiqa_context(self.root, self._trusted(), self.reads), torch.no_grad():
             for i in range(0, len(dists), step):
                 x = _to_tensor(dists[i:i + step]).to(self.device)

@@ -291,7 +291,7 @@ class HAODiffGenerator(_HMBMixin, Generator):
         self._init_aux(self.config.hmb.segmenter)
         from benchkit.generators.realesrgan.pipeline import RealESRGANGenerator
 
-        self._resr = RealESRGANGenerator(self.config.realesrgan)
+        self._resr = RealESRGANGenerator(self.config.realesrgan, version="1.1")  # haodiff v1's USM target
 
     def _labels(self, ctx):
         from benchkit.generators.realesrgan.pipeline import mod_crop

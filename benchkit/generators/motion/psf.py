@@ -74,46 +74,102 @@ def render_psfs(trajectories, exposures=1.0, centre: bool = True, margin: int = 
     x = np.atleast_2d(np.asarray(trajectories, np.complex128))
     b, m = x.shape
     exp = np.broadcast_to(np.asarray(exposures, np.float64), (b,))
+    _check_exposures(exp, size)
+    levels, wid = np.unique(exp, return_inverse=True)  # few distinct exposures: one weight row each
+    return _render(x, np.arange(b), exposure_weights(m, levels), wid.reshape(-1), centre, margin, size)
+
+
+def render_exposure_stack(trajectories, fractions, centre: bool = True, margin: int = 1, size: int | None = None):
+    """All ``fractions`` (e.g. DeblurGAN's cumulative 1/100, 1/10, 1/2, 1) of every trajectory ``[T, M]``:
+    a list of T x F PSFs, trajectory-major, each bit-identical to ``render_psfs`` of that trajectory at that
+    fraction (the same sums in the same order), without repeating the trajectories F times."""
+    import numpy as np
+
+    x = np.atleast_2d(np.asarray(trajectories, np.complex128))
+    t, m = x.shape
+    fr = np.asarray(fractions, np.float64).reshape(-1)
+    _check_exposures(fr, size)
+    nf = fr.shape[0]
+    return _render(x, np.repeat(np.arange(t), nf), exposure_weights(m, fr), np.tile(np.arange(nf), t), centre,
+                   margin, size)
+
+
+def _check_exposures(exp, size) -> None:
+    import numpy as np
+
     if np.any(exp <= 0) or np.any(exp > 1):
         raise ValueError("exposure fractions must be in (0, 1]")
     if size is not None and (size < 1 or size % 2 == 0):
         raise ValueError(f"PSF size must be a positive odd int, got {size}")
-    w = exposure_weights(m, exp)  # [B, M]
-    active = w > 0
+
+
+def _render(x, src, wrows, wid, centre: bool, margin: int, size: int | None):
+    """PSF ``i`` = trajectory ``x[src[i]]`` weighted by ``wrows[wid[i]]`` (``[E, M]`` exposure weights).
+
+    Only the weighted samples are touched after the centroid: they are gathered once (row-major, so each
+    bin's contributions keep their order), the extent is their exact max, and each PSF is splatted into its
+    own (k + 2) x (k + 1) slab of one flat accumulator (a spare top row and right column take the
+    zero-weight neighbours at the edge and sub-1e-15 negative offsets; a spare bin leads), so the
+    accumulator holds sum (k + 2)(k + 1) bins instead of B x kmax^2. Per bin the same samples are summed in
+    the same order as a dense B x kmax^2 layout: the PSFs are bit-identical to it.
+    """
+    import numpy as np
+
+    b = src.shape[0]
+    t_n, m = x.shape
+    # intensity centroid (bilinear splatting preserves it), per PSF over the full row as before
     if centre:
-        ref = (w * x).sum(axis=1) / w.sum(axis=1)  # intensity centroid (bilinear splatting preserves it)
-    else:
-        big = np.where(active, 1.0, np.nan)
-        re, im = x.real * big, x.imag * big
-        ref = (np.nanmin(re, 1) + np.nanmax(re, 1)) / 2 + 1j * (np.nanmin(im, 1) + np.nanmax(im, 1)) / 2
-    d = x - ref[:, None]
+        ref = np.empty(b, np.complex128)
+        for e in range(wrows.shape[0]):
+            sel = np.flatnonzero(wid == e)
+            if not sel.size:
+                continue
+            we = wrows[e]
+            rows_e = src[sel]
+            whole = rows_e.size == t_n and bool(np.array_equal(rows_e, np.arange(t_n)))
+            ref[sel] = (we * (x if whole else x[rows_e])).sum(axis=1) / we.sum()
+    # active (weighted) samples, row-major: PSF i's samples are the nonzero columns of its weight row
+    cols_of = [np.flatnonzero(wrows[e] > 0) for e in range(wrows.shape[0])]
+    counts = np.array([cols_of[e].size for e in wid], np.int64)
+    cols = np.concatenate([cols_of[e] for e in wid]) if b else np.zeros(0, np.int64)
+    xa = np.take(x.reshape(-1), np.repeat(src * m, counts) + cols)
+    ws = np.take(wrows.reshape(-1), np.repeat(wid * m, counts) + cols)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    if not centre:
+        re, im = xa.real, xa.imag
+        ref = ((np.minimum.reduceat(re, starts) + np.maximum.reduceat(re, starts)) / 2
+               + 1j * (np.minimum.reduceat(im, starts) + np.maximum.reduceat(im, starts)) / 2)
+    dre = xa.real - np.repeat(ref.real, counts)  # = (xa - ref).real, component by component
+    dim = xa.imag - np.repeat(ref.imag, counts)
+    del xa
+    dist = np.maximum(np.abs(dre), np.abs(dim))
     if size is None:
-        ext = np.where(active, np.maximum(np.abs(d.real), np.abs(d.imag)), 0.0).max(axis=1)
+        ext = np.maximum.reduceat(dist, starts)
         half = np.ceil(ext - 1e-9).astype(np.int64) + int(margin)
     else:
         half = np.full(b, (size - 1) // 2, np.int64)
-        outside = np.maximum(np.abs(d.real), np.abs(d.imag)) > half[:, None]
-        w = np.where(outside, 0.0, w)  # fixed size: samples outside the canvas are dropped
-    kmax = int(2 * half.max() + 1)
-    side = kmax + 1  # one spare row/col per slab for the (zero-weight) right/bottom neighbour at the edge
-    # only the weighted samples are splatted (a zero weight adds exactly 0.0 to a bin: same sums, in the
-    # same order); short exposures use few of the M samples
-    rows, cols = np.nonzero(w > 0)  # row-major: each bin's contributions keep their order
-    ds = d[rows, cols]
-    ws = w[rows, cols]
-    hs = half[rows]
-    px = ds.real + hs
-    py = ds.imag + hs
+        keep = dist <= np.repeat(half, counts)  # fixed size: samples outside the canvas are dropped
+        if not keep.all():
+            dre, dim, ws = dre[keep], dim[keep], ws[keep]
+            counts = np.add.reduceat(keep.astype(np.int64), starts)
+    k = 2 * half + 1
+    side = k + 1  # columns per slab (one spare), rows per slab k + 2 (spare top and bottom)
+    slab = (k + 2) * side
+    base = np.concatenate([[1], 1 + np.cumsum(slab)[:-1]]).astype(np.int64)  # bin 0: spare
+    hs = np.repeat(half.astype(np.float64), counts)
+    sr = np.repeat(side, counts)
+    px = dre + hs
+    py = dim + hs
     ix0 = np.floor(px)
     iy0 = np.floor(py)
     fx = px - ix0
     fy = py - iy0
-    flat = rows * (side * side) + iy0.astype(np.int64) * side + ix0.astype(np.int64)
+    flat = np.repeat(base + side, counts) + iy0.astype(np.int64) * sr + ix0.astype(np.int64)
     wy1 = ws * fy
     wy0 = ws - wy1
-    n_bins = b * side * side
+    n_bins = int(1 + slab.sum())
     acc = None
-    for off, wy in ((0, wy0), (side, wy1)):  # 4 bilinear corners, one bincount each
+    for off, wy in ((0, wy0), (sr, wy1)):  # 4 bilinear corners, one bincount each
         wr = wy * fx
         for o, wt in ((off, wy - wr), (off + 1, wr)):
             part = np.bincount(flat + o, weights=wt, minlength=n_bins)
@@ -121,15 +177,15 @@ def render_psfs(trajectories, exposures=1.0, centre: bool = True, margin: int = 
                 acc = part  # 0.0 + x == x for these non-negative sums
             else:
                 acc += part
-    acc = acc.reshape(b, side, side)
     out = []
     for i in range(b):  # crop + normalise (O(B) slicing, no per-sample splatting)
-        k = int(2 * half[i] + 1)
-        psf = acc[i, :k, :k]
+        ki, si = int(k[i]), int(side[i])
+        start = int(base[i]) + si
+        psf = acc[start: start + ki * si].reshape(ki, si)[:, :ki]
         total = psf.sum()
         if total <= 0:  # everything fell outside a fixed size: degrade gracefully to identity
-            psf = np.zeros((k, k))
-            psf[k // 2, k // 2] = 1.0
+            psf = np.zeros((ki, ki))
+            psf[ki // 2, ki // 2] = 1.0
             total = 1.0
         p32 = (psf / total).astype(np.float32)
         out.append(p32 / np.float32(p32.sum(dtype=np.float64)))

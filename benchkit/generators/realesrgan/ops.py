@@ -175,32 +175,42 @@ def poisson_counts(levels: np.ndarray, seed: int) -> tuple[np.ndarray, float]:
     n_rows = len(present)
     vals = float(2.0 ** np.ceil(np.log2(n_rows)))
     cdf, packed = _poisson_tables(vals, int(present[-1]))
+    return draw_counts(flat, seed, cdf, packed).reshape(levels.shape), vals
+
+
+def draw_counts(flat: np.ndarray, seed: int, cdf: np.ndarray, packed: np.ndarray) -> np.ndarray:
+    """Float32 Poisson counts of the uint8 levels ``flat`` ([N, 1]) from the seed's uniforms, by the guide table
+    ``packed`` and the CDF rows ``cdf`` (row L = level L) of :func:`_poisson_tables`: for each pixel, the
+    smallest k in its guide bracket [lo, hi] with ``cdf[L, k] >= u``. The answer is unique, so how the
+    brackets are searched does not change it: one comparison settles a bracket of width 1 (almost all of
+    them), a bisection over the shrinking set of open brackets the rest."""
     n_k = cdf.shape[1]
-    nb = _GUIDE_BINS
     raw = rng_from_seed(seed).bit_generator.random_raw(flat.shape[0])
     idx = cv2.LUT(flat, _ROW_BASE).reshape(-1)  # row of level L is L
     # slice = floor(u * nb) = raw >> (64 - bits): from the high 32-bit words (little-endian layout)
     hi32 = raw.view(np.uint32)[1::2] if _LITTLE_ENDIAN else (raw >> np.uint64(32)).astype(np.uint32)
     idx += np.right_shift(hi32, np.uint32(32 - _GUIDE_BITS)).view(np.int32)
-    g = packed.take(idx)
-    k = g & 0xFFFF
-    todo = np.flatnonzero(g > 0xFFFF)
+    k = packed.take(idx)
+    todo = np.flatnonzero(k > 0xFFFF)
+    width = k[todo] >> 16
+    np.bitwise_and(k, 0xFFFF, out=k)
     if todo.size:  # smallest k in [lo, hi] with cdf[k] >= u (cdf[hi] >= u holds by construction)
-        off = flat[todo, 0].astype(np.int64) * n_k
-        lo = k[todo]
-        hi = lo + (g[todo] >> 16)
-        ut = (raw[todo] >> np.uint64(11)).astype(np.float64) * (2.0**-53)
         cdf_flat = cdf.reshape(-1)
-        while True:
-            open_ = lo < hi
-            if not open_.any():
-                break
+        lo = k[todo]
+        hi = lo + width
+        base = flat[todo, 0].astype(np.int64) * n_k
+        ut = (raw[todo] >> np.uint64(11)).astype(np.float64) * (2.0**-53)
+        while todo.size:
             mid = (lo + hi) >> 1
-            right = open_ & (cdf_flat[off + mid] < ut)
+            right = cdf_flat[base + mid] < ut
             lo = np.where(right, mid + 1, lo)
-            hi = np.where(open_ & ~right, mid, hi)
-        k[todo] = lo
-    return k.astype(np.float32).reshape(levels.shape), vals
+            hi = np.where(right, hi, mid)
+            done = lo >= hi
+            if done.any():
+                k[todo[done]] = lo[done]
+                keep = ~done
+                todo, lo, hi, base, ut = todo[keep], lo[keep], hi[keep], base[keep], ut[keep]
+    return k.astype(np.float32)
 
 
 def add_noise(img: np.ndarray, npar: NoiseParams) -> np.ndarray:

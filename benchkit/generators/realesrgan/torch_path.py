@@ -203,7 +203,7 @@ IMPLS = ("auto", "torch", "host")
 
 
 def apply_batch(imgs: torch.Tensor, params_list: list, config: RealESRGANConfig | None = None,
-                jpeg_backend: str = "cv2", return_gt: bool = False, impl: str = "auto"):
+                jpeg_backend: str = "cv2", return_gt: bool = False, impl: str = "auto", version: str = "2"):
     """Degrade a batch ``imgs`` [B, 3, H, W] float in [0, 1] (CPU or CUDA) with per-sample Params.
 
     Returns the LQ batch [B, 3, H // scale, W // scale] quantised to 8-bit levels (k / 255), or
@@ -216,18 +216,25 @@ def apply_batch(imgs: torch.Tensor, params_list: list, config: RealESRGANConfig 
     convolutions, dense area-resize matrices, extra device <-> host hops for noise and JPEG): measured
     4-5x the CPU time per image of the numpy path at 512 px (``benchkit bench degrade``), so batching
     pays only on an accelerator.
+
+    ``version``: the generator version whose CPU path ``host`` runs (``"2"``: :mod:`.ops_v2`, ``"1.1"``:
+    :mod:`.ops`). The batched kernels compute the USM with exact Gaussians (version 1.1's arithmetic up to
+    float rounding) for both; version 2's pyramid blur is within 1.4e-3 of it (see :mod:`.ops_v2`).
     """
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
     if impl == "host" or (impl == "auto" and imgs.device.type == "cpu"):
-        return _apply_host(imgs, params_list, config, return_gt)
+        return _apply_host(imgs, params_list, config, return_gt, version)
     # TF32 convolutions (cuDNN's default on Ampere+) would round to 10-bit mantissas: keep float32.
     with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False):
         return _apply_batch(imgs, params_list, config, jpeg_backend, return_gt)
 
 
-def _apply_host(imgs, params_list, config, return_gt):
-    """The CPU path per sample (``ops``; the same steps as ``RealESRGANGenerator.apply``) on host arrays."""
+def _apply_host(imgs, params_list, config, return_gt, version="2"):
+    """The CPU path per sample (the same steps as ``RealESRGANGenerator.apply`` of ``version``) on host arrays."""
+    from .versions import cpu_ops
+
+    vops = cpu_ops(version)
     cfg = config or RealESRGANConfig()
     ps = list(params_list)
     if imgs.ndim != 4 or imgs.shape[1] != 3 or len(ps) != imgs.shape[0]:
@@ -240,8 +247,8 @@ def _apply_host(imgs, params_list, config, return_gt):
     for img, p in zip(host, ps):
         gt = np.ascontiguousarray(img[:hc, :wc], dtype=np.float32)
         if cfg.usm:
-            gt = ops.usm_sharpen(gt, cfg.usm_weight, cfg.usm_radius, cfg.usm_threshold)
-        lqs.append(ops.to_levels(ops.degrade(gt, p)))
+            gt = vops.usm_sharpen(gt, cfg.usm_weight, cfg.usm_radius, cfg.usm_threshold)
+        lqs.append(ops.to_levels(vops.degrade(gt, p)))
         if return_gt:
             gts.append(ops.to_levels(gt))
 
