@@ -107,7 +107,7 @@ def run(args) -> dict:
     quick = bool(getattr(args, "quick", False))
     n = int(getattr(args, "n", None) or (4 if quick else 8))
     size = 128 if quick else 256
-    rounds = 2 if quick else 3
+    rounds = 2 if quick else 5
     wanted = getattr(args, "methods", None)
     names = [s.strip() for s in wanted.split(",") if s.strip()] if wanted else list(TINY)
     unknown = [s for s in names if s not in TINY]
