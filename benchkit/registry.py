@@ -102,6 +102,7 @@ BENCHES: dict[str, str] = {
     "harness": "benchkit.bench.harness:run",
     "degrade": "benchkit.bench.degrade:run",
     "resume": "benchkit.bench.resume:run",
+    "evaluate-scale": "benchkit.bench.evalscale:run",
     "inscene": "benchkit.bench.inscene:run",
     "adapters": "benchkit.bench.adapters:run",
     "hmb": "benchkit.bench.hmb:run",

@@ -98,11 +98,29 @@ def _gopro(r: dict) -> list[str]:
             f"{_f(r.get('peak_traced_mb'), 0)} MB.")]
 
 
+def _evalscale(r: dict) -> list[str]:
+    sizes = sorted((r.get("sizes") or {}).values(), key=lambda x: x.get("samples", 0))
+    out = [f"- `evaluate-scale` (`evaluate` of `identity` + `psnr` on {r.get('image_size')}x{r.get('image_size')} "
+           f"samples), us per image wall / CPU:"]
+    for z in sizes:
+        out.append(f"  - {z.get('samples')} images: first run {_f(z.get('first_us_per_image'), 0)} / "
+                   f"{_f(z.get('first_cpu_us_per_image'), 0)}, cached re-run {_f(z.get('cached_us_per_image'), 0)} / "
+                   f"{_f(z.get('cached_cpu_us_per_image'), 0)} ({100 * (z.get('cached_fraction') or 0):.1f}% of the "
+                   f"first run's wall time);")
+    g = r.get("growth")
+    if g:
+        out.append(f"  - per image at x{_f(g.get('samples'), 0)} images: **first run x{_f(g.get('first_us_per_image'))} "
+                   f"wall, x{_f(g.get('first_cpu_us_per_image'))} CPU; cached re-run x{_f(g.get('cached_us_per_image'))} "
+                   f"wall, x{_f(g.get('cached_cpu_us_per_image'))} CPU** (target ~1, <= {_f(r.get('target_growth_max'))}).")
+    return out
+
+
 def _generic(name: str, r: dict) -> list[str]:
     return [f"- `{name}`: " + ", ".join(f"{k} {v}" for k, v in sorted(r.items()) if isinstance(v, (int, float)))]
 
 
-RENDER = {"degrade": _degrade, "psf": _psf, "blur": _blur, "harness": _harness, "gopro": _gopro}
+RENDER = {"degrade": _degrade, "psf": _psf, "blur": _blur, "harness": _harness, "gopro": _gopro,
+          "evaluate-scale": _evalscale}
 ORDER = ("degrade", "psf", "blur", "gopro", "harness")
 
 

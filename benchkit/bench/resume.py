@@ -46,6 +46,17 @@ def _timed(fn):
     return res, time.perf_counter() - t0, (c1.user - c0.user) + (c1.system - c0.system)
 
 
+def write_tiny_sources(src, n: int, rng) -> None:
+    """``n`` random 64x64 RGB PNGs ``000000.png``, ... into the existing folder ``src`` (``rng``: a numpy
+    Generator; also the sources of ``bench evaluate-scale``)."""
+    import numpy as np
+
+    from benchkit.images import encode_png
+
+    for i in range(n):
+        (src / f"{i:06d}.png").write_bytes(encode_png((rng.random((64, 64, 3)) * 255).astype(np.uint8)))
+
+
 def run(args) -> dict:
     import os
     import shutil
@@ -57,7 +68,6 @@ def run(args) -> dict:
     from benchkit import manifest as mf
     from benchkit.config import load_pipeline
     from benchkit.degrade import DegradeProducer
-    from benchkit.images import encode_png
     from benchkit.runner import run_producer
 
     if getattr(args, "n", None):
@@ -74,8 +84,7 @@ def run(args) -> dict:
         for n in sizes:
             src = tmp / f"src{n}"
             src.mkdir()
-            for i in range(n):  # tiny sources: the build is cheap, so the resume's share is not flattered
-                (src / f"{i:06d}.png").write_bytes(encode_png((rng.random((64, 64, 3)) * 255).astype(np.uint8)))
+            write_tiny_sources(src, n, rng)  # tiny: the build is cheap, so the resume's share is not flattered
             out = tmp / f"out{n}"
             def once(src=src, out=out):
                 return run_producer(DegradeProducer(name, gen, src), out, seed=0, progress=False)
