@@ -175,3 +175,17 @@ def test_weights_status_lists_the_osediff_checkout(setup):
     rows = [r for r in method_weight_rows(setup.parents[1]) if r["name"] == "osediff"]
     co = [r for r in rows if r["file"].startswith("code checkout")]
     assert co and co[0]["status"] == "unverified" and co[0]["path"] == str((setup / "code").resolve())
+
+
+def test_dape_parts_are_optional_in_weights_status(tmp_path):
+    """Without the clone and DAPE weights OSEDiff still runs (prompt files / option): listed as optional."""
+    from benchkit.methods import method_weight_rows
+    from benchkit.methods.onestep.tiny import write_osediff_tiny
+
+    write_osediff_tiny(tmp_path / "weights")
+    rows = [r for r in method_weight_rows(tmp_path / "weights") if r["name"] == "osediff"]
+    status = {r["file"]: r["status"] for r in rows}
+    assert status["code checkout (cswry/OSEDiff)"] == "optional"
+    assert status["methods/osediff/DAPE.pth"] == status["methods/osediff/ram_swin_large_14m.pth"] == "optional"
+    assert status["methods/osediff/osediff.pkl"] == "unverified"
+    assert "missing" not in status.values() and "unavailable" not in status.values()

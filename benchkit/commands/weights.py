@@ -52,11 +52,11 @@ def run_status(args) -> int:
             if args.all:
                 print(f"  {owner:22s} ready (weight-free)")
             continue
-        ready = all(r["status"] in ("ok", "unverified") for r in items)
+        ready = all(r["status"] in ("ok", "unverified", "optional") for r in items)
         print(f"  {owner:22s} {'ready' if ready else 'UNAVAILABLE'}")
         for r in items:
             print(f"      [{r['status']:12s}] {r['file']}")
-            if r["status"] not in ("ok", "unverified"):
+            if r["status"] not in ("ok", "unverified"):  # missing, failing, optional: say why / what it adds
                 print(f"          -> {r['detail']}")
     return 0
 

@@ -51,9 +51,14 @@ def method_weight_rows(root) -> list[dict]:
                                    "<weights root>/base-models)"})
         checkout = getattr(m, "checkout", None)
         if callable(checkout):  # methods run from the user's clone of the official code (HAODiff, SinSR)
-            row = checkout().status_row(f"method:{name}", name)
+            row = checkout().status_row(f"method:{name}", name, getattr(m, "checkout_optional", ""))
             present &= row["status"] != "missing"
             rows.append(row)
+        for f, what in getattr(m, "optional_weight_files", {}).items():  # e.g. OSEDiff's DAPE tagger
+            p = folder / f
+            rows.append({"owner": f"method:{name}", "name": name, "file": f"methods/{folder.name}/{f}", "path": str(p),
+                         "status": "unverified" if p.is_file() else "optional",
+                         "detail": "" if p.is_file() else f"optional ({what}): place {f} in {folder}"})
         if present and not ok:  # files are there but the method still cannot run (e.g. adapter pending)
             rows.append({"owner": f"method:{name}", "name": name, "file": "-", "path": str(folder),
                          "status": "unavailable", "detail": reason})

@@ -143,13 +143,16 @@ class Checkout:
                                 f"checkout {root} (fix: remove the shadowing package)")
         return mod
 
-    def status_row(self, owner: str, name: str) -> dict:
-        """A row for ``benchkit weights status`` (same fields as method weight rows)."""
+    def status_row(self, owner: str, name: str, optional: str = "") -> dict:
+        """A row for ``benchkit weights status`` (same fields as method weight rows); ``optional``: what the
+        checkout adds when the method runs without it (its absence is then status 'optional', not 'missing')."""
         why = self.problem()
         commit = self.commit()
+        if why and optional:
+            why = f"optional ({optional}): {why}"
         return {"owner": owner, "name": name, "file": f"code checkout ({self.repo})",
                 "path": str(self.root) if self.root is not None else "-",
-                "status": "missing" if why else "unverified",
+                "status": ("optional" if optional else "missing") if why else "unverified",
                 "detail": why or (f"commit {commit[:12]}" if commit else "not a git clone (commit not recorded)")}
 
 

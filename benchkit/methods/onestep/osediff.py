@@ -36,6 +36,8 @@ class OSEDiff(OneStepSR):
     timestep = 999
 
     PROMPT_SOURCES = ("auto", "dape", "files", "prompt")
+    checkout_optional = "DAPE prompts; without it: prompts/ files or the prompt option"
+    optional_weight_files = {"ram_swin_large_14m.pth": "DAPE prompts (RAM Swin-L)", "DAPE.pth": "DAPE prompts (LoRA)"}
 
     def __init__(self, **options):
         super().__init__(**options)
