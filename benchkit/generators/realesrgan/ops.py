@@ -310,8 +310,11 @@ def apply_first_blur(img: np.ndarray, blur1) -> np.ndarray:
     return apply_fn(img)
 
 
-def degrade(img: np.ndarray, p) -> np.ndarray:
-    """The two-order degradation of a float32 RGB image (already sharpened if USM is on); float32 result."""
+def degrade(img: np.ndarray, p, add_noise=None) -> np.ndarray:
+    """The two-order degradation of a float32 RGB image (already sharpened if USM is on); float32 result.
+
+    ``add_noise``: the noise step (default this module's :func:`add_noise`; generator version 2 passes its own)."""
+    add_noise = add_noise or globals()["add_noise"]
     x = apply_first_blur(img, p.blur1)
     x = resize(x, p.resize1)
     x = add_noise(x, p.noise1)

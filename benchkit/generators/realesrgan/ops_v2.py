@@ -155,23 +155,7 @@ def add_noise(img: np.ndarray, npar: NoiseParams) -> np.ndarray:
 
 
 def degrade(img: np.ndarray, p) -> np.ndarray:
-    """The two-order degradation (version 2) of a float32 RGB target; float32 result. The order is version
-    1.1's (:func:`.ops.degrade`)."""
-    x = apply_first_blur(img, p.blur1)
-    x = resize(x, p.resize1)
-    x = add_noise(x, p.noise1)
-    x = jpeg(x, p.jpeg1)
-    if p.blur2_applied:
-        x = filter_kernel(x, p.blur2)
-    x = resize(x, p.resize2)
-    x = add_noise(x, p.noise2)
-    if p.final_order == "A":
-        x = resize(x, p.final_resize)
-        x = filter_kernel(x, p.final_sinc)
-        x = jpeg(x, p.jpeg2)
-    else:
-        x = jpeg(x, p.jpeg2)
-        x = resize(x, p.final_resize)
-        x = filter_kernel(x, p.final_sinc)
-    return x
+    """The two-order degradation (version 2) of a float32 RGB target; float32 result: version 1.1's order
+    (:func:`.ops.degrade`) with this version's noise step."""
+    return ops.degrade(img, p, add_noise=add_noise)
 
