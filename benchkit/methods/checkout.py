@@ -18,9 +18,13 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 from pathlib import Path
 
 from benchkit.errors import BenchkitError
+
+
+_IMPORT_LOCK = threading.Lock()  # sys.path is process-wide: multi-device runs load methods from several threads
 
 
 class CheckoutError(BenchkitError):
@@ -117,6 +121,12 @@ class Checkout:
         why = self.problem()
         if why:
             raise CheckoutError(why)
+        with _IMPORT_LOCK:
+            return self._import(name)
+
+    def _import(self, name: str):
+        import importlib
+
         root = str(self.root)
         top = name.split(".")[0]
         loaded = sys.modules.get(top)
