@@ -116,8 +116,6 @@ class Checkout:
 
     def import_module(self, name: str):
         """Import ``name`` (dotted) from the checkout; CheckoutError if missing, broken or shadowed."""
-        import importlib
-
         why = self.problem()
         if why:
             raise CheckoutError(why)
