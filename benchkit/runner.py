@@ -484,7 +484,7 @@ def _source_base(out_dir: Path, src_root, rel: str):
     return src_root
 
 
-class _FileCheck:
+class FileCheck:
     """Is a file unchanged since it was recorded? Size first; then an mtime older than ``since`` (the mtime of
     the manifest/journal that recorded it) means unchanged without reading; else (or with ``verify``) its
     sha256. Stats and digests are cached per path (a file shared by many samples is checked once)."""
@@ -526,6 +526,9 @@ class _FileCheck:
         if not self.verify and size is not None and st.st_mtime_ns < since:
             return True
         return self.digest(path) == sha
+
+
+_FileCheck = FileCheck  # the name before it was shared with the harness
 
 
 def _existing_records(out_dir: Path) -> tuple[dict, bool]:
@@ -627,7 +630,7 @@ def _check_source_identity(out_dir, old_src, new_src, existing, src_root, check=
     if old_path == new_path:
         return []
     # folder written before listings were recorded (benchkit 0.1.0): the sha256 of the recorded source files decide
-    checked, check = 0, check or _FileCheck(verify=True)
+    checked, check = 0, check or FileCheck(verify=True)
     ok = src_root is not None
     for r, _since in (existing.values() if ok else ()):
         for s in r.get("sources") or ():
@@ -692,7 +695,7 @@ class _Recorder:
             self.n += 1
 
 
-def _verify_existing(out_dir: Path, existing: dict, src_root, check: _FileCheck):
+def _verify_existing(out_dir: Path, existing: dict, src_root, check: FileCheck):
     """Split recorded samples into kept ``{key: record}`` and notes on the ones to rebuild (an output missing or
     changed, a source file changed). Cost: stats, plus reads only of files touched after they were recorded."""
     kept, changed_src, changed_out = {}, [], []
@@ -848,7 +851,7 @@ def run_producer(producer: Producer, out_dir, seed: int = 0, workers: int = 1, b
     wanted = set(all_keys[: int(limit)] if limit is not None else all_keys)
 
     existing, tidy = _existing_records(out_dir) if out_dir.is_dir() else ({}, True)
-    check = _FileCheck(verify)
+    check = FileCheck(verify)
     notes = _check_spec(out_dir, spec, existing, src_root, check)
     out_dir.mkdir(parents=True, exist_ok=True)
     clean_tmp(out_dir)  # only once the folder is known to be ours (or new): never in a refused folder

@@ -41,6 +41,8 @@ def register(sub):
     p.add_argument("--method-option", action="append", default=[], metavar="NAME.KEY=VALUE",
                    help="a method option, repeatable (e.g. osediff.mode=official, sinsr.code_dir=~/src/SinSR); "
                         "overrides the benchmark's method_options; part of the method's cache tag")
+    p.add_argument("--verify", action="store_true", help="re-hash every dataset file and cached output (default: "
+                   "unchanged size and an mtime older than the manifest/index that recorded them are trusted)")
     p.add_argument("--verbose", action="store_true", help="print the traceback of every failure")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -73,6 +75,6 @@ def run(args) -> int:
                    workers=args.workers, device=args.device, weights_root=args.weights_root,
                    progress=not args.no_progress, dtype=args.dtype, metrics_device=args.metrics_device,
                    verbose=args.verbose, devices=args.devices, backend=args.backend, scheduler=args.scheduler,
-                   method_options=mopts)
+                   method_options=mopts, verify=args.verify)
     print(res.report())
     return 0 if not res.failures else 3

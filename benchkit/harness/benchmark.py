@@ -241,8 +241,10 @@ def build_dataset(ds: DatasetSpec, out: Path, workers: int = 1, progress: bool =
 
 
 def open_dataset(ds: DatasetSpec, run_dir: Path, bench_dir: Path, workers: int = 1,
-                 progress: bool = False) -> Dataset:
+                 progress: bool = False, verify: bool = False) -> Dataset:
     """Build (if needed) and open one dataset of a benchmark; raises BenchkitError when unusable.
+
+    ``verify``: re-hash every dataset file (default: size and mtime against the manifest, as a build's resume).
 
     ``folder`` datasets are a benchkit dataset folder or any plain folder of images (input-only)."""
     from benchkit.datasets.open import open_built, open_path
@@ -255,7 +257,7 @@ def open_dataset(ds: DatasetSpec, run_dir: Path, bench_dir: Path, workers: int =
         else:
             d = Path(ds.path)
             d = d if d.is_absolute() else (bench_dir / d)
-        return open_path(d, ds.name, limit=ds.limit, scale=ds.scale)
+        return open_path(d, ds.name, limit=ds.limit, scale=ds.scale, verify=verify)
     d = Path(run_dir) / "datasets" / ds.name
     built = build_dataset(ds, d, workers=workers, progress=progress)
-    return open_built(d, ds.name, limit=ds.limit, scale=ds.scale, built=built)
+    return open_built(d, ds.name, limit=ds.limit, scale=ds.scale, built=built, verify=verify)

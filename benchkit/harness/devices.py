@@ -171,7 +171,7 @@ def n_slots(backend, devices, scheduler) -> int:
 
 def run_methods_distributed(method_names, datasets, run_dir, *, devices, backend="local", scheduler=None,
                             dtype="float32", batch_size=None, weights_root=None, root_seed=0, counters, failures,
-                            skipped, notices, log=print, method_options=None) -> list:
+                            skipped, notices, log=print, method_options=None, verify: bool = False) -> list:
     """Every method over every dataset on ``devices`` (local threads) or a Dask cluster.
 
     Returns [(method name, method instance, [MethodRun])] in ``method_names`` order, like the single-device
@@ -198,7 +198,7 @@ def run_methods_distributed(method_names, datasets, run_dir, *, devices, backend
                 skipped.append({"what": "method", "name": m.name, "dataset": ds.name, "reason": why})
                 continue
             try:
-                plans.append((ds, *plan_run(m, ds, run_dir, notices)))
+                plans.append((ds, *plan_run(m, ds, run_dir, notices, verify)))
             except Exception as e:
                 failures.append(fail("method", f"{type(e).__name__}: {e}", "", exc=e, dataset=ds.name, method=name))
         planned.append((name, m, plans))

@@ -93,7 +93,8 @@ def adhoc_benchmark(dataset_paths, metrics=None, scale=None, name=None):
 def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int = 1, device: str = "cpu",
              weights_root=None, progress: bool = False, log=print, dtype: str = "float32",
              metrics_device: str | None = None, verbose: bool = False, devices=None, backend: str = "local",
-             scheduler: str | None = None, method_options: dict | None = None) -> EvalResult:
+             scheduler: str | None = None, method_options: dict | None = None,
+             verify: bool = False) -> EvalResult:
     """Evaluate ``benchmark`` (name, YAML path, or ``(BenchmarkConfig, yaml_path)``) into ``run_dir``.
 
     ``methods``/``metrics`` override the benchmark's lists (``["all"]`` = every registered method).
@@ -102,6 +103,8 @@ def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int =
     once; ``backend="dask"`` with ``scheduler`` runs them as tasks on an existing Dask cluster (see
     :mod:`benchkit.harness.devices`); outputs, caches and results are those of a single-device run.
     ``method_options`` ({name: {option: value}}) update the benchmark's ``method_options``.
+    ``verify``: re-hash every dataset file and cached output (default: files whose size matches the record and
+    whose mtime is older than the manifest/index that recorded them are trusted without reading).
     """
     from benchkit.config import fingerprint, to_plain
     from benchkit.fsio import atomic_write_json, atomic_write_text
@@ -143,7 +146,7 @@ def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int =
     datasets = []
     for dspec in cfg.datasets:
         try:
-            ds = open_dataset(dspec, run_dir, Path(bpath).parent, workers=workers, progress=progress)
+            ds = open_dataset(dspec, run_dir, Path(bpath).parent, workers=workers, progress=progress, verify=verify)
         except Exception as e:  # a dataset whose builder is missing or broken is reported, not fatal
             failures.append(fail("dataset", f"{type(e).__name__}: {e}",
                                  "check the dataset's builder/pipeline and source", exc=e, dataset=dspec.name))
@@ -189,7 +192,7 @@ def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int =
         for name, m, runs in run_methods_distributed(
                 method_names, datasets, run_dir, devices=dev_list, backend=backend, scheduler=scheduler,
                 dtype=dtype, batch_size=cfg.batch_size, weights_root=wroot, root_seed=cfg.seed, counters=counters,
-                method_options=opts,
+                method_options=opts, verify=verify,
                 failures=failures, skipped=skipped, notices=notices, log=log):
             record(name, m, runs)
     else:
@@ -200,7 +203,7 @@ def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int =
             record(name, m, run_method_on_datasets(
                 m, datasets, run_dir, device=device, dtype=dtype, batch_size=cfg.batch_size, workers=workers,
                 root_seed=cfg.seed, counters=counters, failures=failures, skipped=skipped, notices=notices,
-                progress=progress, log=log))
+                progress=progress, log=log, verify=verify))
 
     cache = ScoreCache(run_dir / SCORES)
     states = StateStore(run_dir / STATES)

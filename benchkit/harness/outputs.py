@@ -1,8 +1,10 @@
 """Method outputs of one (dataset, method): PNG files plus ``index.jsonl`` (tag, dataset fingerprint,
-sha256, seconds, peak memory, seed per output).
+sha256, size, seconds, peak memory, seed per output).
 
-An output is reused when its index line has the same method tag and dataset fingerprint and the file
-still has the recorded sha256; otherwise it is regenerated and the event reported.
+An output is reused when its index line has the same method tag and dataset fingerprint and the file is
+unchanged: same size and an mtime older than the index (the file is written before its line), else the same
+sha256 (always the sha256 with ``verify``, and for lines written before sizes were recorded); otherwise it
+is regenerated and the event reported.
 """
 
 from __future__ import annotations
@@ -15,24 +17,26 @@ INDEX = "index.jsonl"
 class OutputStore:
     """Method outputs of one (dataset, method) with their index."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, verify: bool = False):
         from benchkit.manifest import read_jsonl
+        from benchkit.runner import FileCheck
 
         self.dir = Path(folder)
         self.index = {r["key"]: r for r in read_jsonl(self.dir / INDEX)}
         self._new = False
+        self._check = FileCheck(verify)
+        idx = self.dir / INDEX
+        self._since = idx.stat().st_mtime_ns if idx.is_file() else 0
 
     def lookup(self, key, tag, dataset_fp):
         """(record, problem): the valid cached record, or None and why not ('' if simply absent)."""
-        from benchkit.fsio import sha256_file
-
         r = self.index.get(key)
         if r is None or r.get("tag") != tag or r.get("dataset") != dataset_fp:
             return None, ""
         p = self.dir / r["path"]
         if not p.is_file():
             return None, f"cached output {p} is missing"
-        if sha256_file(p) != r["sha256"]:
+        if not self._check.same(str(p), r["sha256"], r.get("size"), self._since):
             return None, f"cached output {p} does not match its recorded sha256 (corrupt or edited)"
         return r, ""
 
@@ -41,8 +45,8 @@ class OutputStore:
         from benchkit.manifest import dumps_line
 
         rel = f"{key}.png"
-        sha = write_png(self.dir / rel, img, fsync=False)  # lookup() re-hashes: a file lost to power loss is redone
-        rec = {"key": key, "path": rel, "sha256": sha, **fields}
+        sha = write_png(self.dir / rel, img, fsync=False)  # a file lost to power loss fails lookup()'s size check
+        rec = {"key": key, "path": rel, "sha256": sha, "size": (self.dir / rel).stat().st_size, **fields}
         with open(self.dir / INDEX, "a", encoding="utf-8") as f:
             f.write(dumps_line(rec) + "\n")
         self.index[key] = rec

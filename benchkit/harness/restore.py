@@ -182,11 +182,12 @@ def restore_batch(method, ds, recs, scale, root_seed: int, reset_peak: bool = Tr
     return res
 
 
-def plan_run(method, ds, run_dir, notices) -> tuple[MethodRun, OutputStore, list]:
-    """(run with the valid cached outputs filled in, its store, records still to restore)."""
+def plan_run(method, ds, run_dir, notices, verify: bool = False) -> tuple[MethodRun, OutputStore, list]:
+    """(run with the valid cached outputs filled in, its store, records still to restore); ``verify``: re-hash
+    every cached output (default: size and mtime against the index)."""
     run = MethodRun(ds.name, method.name, tag=method.tag(), dir=Path(run_dir) / "outputs" / ds.name / method.name,
                     device=method.device, dtype=method.dtype)
-    store = OutputStore(run.dir)
+    store = OutputStore(run.dir, verify=verify)
     todo = []
     for rec in ds.records:
         r, problem = store.lookup(rec["key"], run.tag, ds.fingerprint)
@@ -280,7 +281,7 @@ def execute(method, ds, run, store, todo, batch_size, workers, root_seed, counte
 
 def run_method_on_datasets(method, datasets, run_dir, *, device="cpu", dtype="float32", batch_size=None,
                            workers=1, root_seed=0, counters, failures, skipped, notices, progress=False,
-                           log=print) -> list:
+                           log=print, verify: bool = False) -> list:
     """Every dataset with ``method``: plan (cache lookups), load once if anything is left to restore,
     restore, unload. Returns the MethodRuns (one per dataset the method supports)."""
     import gc
@@ -294,7 +295,7 @@ def run_method_on_datasets(method, datasets, run_dir, *, device="cpu", dtype="fl
             skipped.append({"what": "method", "name": method.name, "dataset": ds.name, "reason": why})
             continue
         try:
-            plans.append((ds, *plan_run(method, ds, run_dir, notices)))
+            plans.append((ds, *plan_run(method, ds, run_dir, notices, verify)))
         except Exception as e:  # defensive: a broken index never stops the evaluation
             failures.append(fail("method", f"{type(e).__name__}: {e}", "", exc=e, dataset=ds.name,
                                  method=method.name))
