@@ -197,14 +197,10 @@ def test_x4_non_divisible_input_gives_gt_exactly_scale_times_lq(h, w):
     assert m % 4 == 0 and int(m / 4 * gen.config.stage2.resize.down_range[0]) >= gen.config.min_intermediate
 
 
-def test_usm_matches_the_reference_formula():
-    """REFERENCE section 1 USM, transcribed independently: 51x51 Gaussian with sigma 8, reflect-101 border;
-    sharp = clip(I + 0.5 (I - blur)); mask = |I - blur| * 255 > 10, blurred; out = mask sharp + (1 - mask) I."""
+def usm_reference(img):
+    """REFERENCE section 1 USM in float64 (also used by tests/test_realesrgan_v2.py)."""
     from scipy import ndimage
 
-    from benchkit.generators.realesrgan import ops
-
-    img = _img(70, 90, seed=3)
     ax = np.arange(51) - 25.0
     taps = np.exp(-ax**2 / (2 * 8.0**2))
     taps /= taps.sum()
@@ -216,7 +212,16 @@ def test_usm_matches_the_reference_formula():
     res = img - blur(img)
     sharp = np.clip(img + 0.5 * res, 0, 1)
     soft = blur((np.abs(res) * 255 > 10).astype(np.float64))
-    ref = soft * sharp + (1 - soft) * img
+    return soft * sharp + (1 - soft) * img
+
+
+def test_usm_matches_the_reference_formula():
+    """REFERENCE section 1 USM, transcribed independently: 51x51 Gaussian with sigma 8, reflect-101 border;
+    sharp = clip(I + 0.5 (I - blur)); mask = |I - blur| * 255 > 10, blurred; out = mask sharp + (1 - mask) I."""
+    from benchkit.generators.realesrgan import ops
+
+    img = _img(70, 90, seed=3)
+    ref = usm_reference(img)
     got = ops.usm_sharpen(img)
     assert got.dtype == np.float32 and got.shape == img.shape
     np.testing.assert_allclose(got, ref, atol=1e-4)  # measured 7e-8; an unblurred mask is off by 0.06
