@@ -73,3 +73,16 @@ def test_git_commit_read_without_subprocess(tmp_path):
     assert git_commit(root) == sha  # from packed-refs
     co = Checkout("m", root, (), "o/r")
     assert co.status_row("method:m", "m")["detail"] == f"commit {sha[:12]}"
+
+
+def test_fingerprint_covers_code_and_extra_files(tmp_path):
+    root = _clone(tmp_path, "bk_fp")
+    co = Checkout("m", root, (), "o/r")
+    a = co.fingerprint(["bk_fp/*.py"])
+    assert len(a) == 16 and a == co.fingerprint(["bk_fp/*.py"])
+    (root / "bk_fp" / "model.py").write_text("changed\n")
+    assert co.fingerprint(["bk_fp/*.py"]) != a
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("x: 1\n")
+    assert co.fingerprint(["bk_fp/*.py"], extra=[cfg]) != co.fingerprint(["bk_fp/*.py"])
+    assert Checkout("m", tmp_path / "nope", (), "o/r").fingerprint(["*.py"]) is None

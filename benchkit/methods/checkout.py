@@ -114,6 +114,21 @@ class Checkout:
     def commit(self) -> str | None:
         return git_commit(self.root) if self.root is not None and self.root.is_dir() else None
 
+    def fingerprint(self, patterns, extra=()) -> str | None:
+        """sha256 (16 hex) over the files matching ``patterns`` (globs relative to the clone) and ``extra`` paths:
+        identifies the code when the clone has no ``.git``; None when the clone is absent."""
+        import hashlib
+
+        if self.root is None or not self.root.is_dir():
+            return None
+        files = sorted({p for g in patterns for p in self.root.glob(g) if p.is_file()})
+        files += [Path(p) for p in extra if p is not None and Path(p).is_file()]
+        h = hashlib.sha256()
+        for p in files:
+            h.update(p.relative_to(self.root).as_posix().encode() if p.is_relative_to(self.root) else str(p).encode())
+            h.update(b"\0" + p.read_bytes() + b"\0")
+        return h.hexdigest()[:16]
+
     def import_module(self, name: str):
         """Import ``name`` (dotted) from the checkout; CheckoutError if missing, broken or shadowed."""
         why = self.problem()

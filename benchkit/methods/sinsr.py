@@ -34,7 +34,6 @@ config says ``autoencoder.use_fp16`` (it does). On CPU fp16 works but the VQ mod
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import ClassVar
 
@@ -190,16 +189,7 @@ class SinSR(Method):
 
     def code_fingerprint(self) -> str | None:
         """sha256 (16 hex) over the checkout's model code (``models/``, ``ldm/``) and the config; None if absent."""
-        root = self.checkout().root
-        if root is None or not root.is_dir():
-            return None
-        h = hashlib.sha256()
-        files = sorted({p for g in self.code_globs for p in root.glob(g) if p.is_file()})
-        cfg = self.config_path()
-        for p in files + ([cfg] if cfg is not None and cfg.is_file() else []):
-            h.update(p.relative_to(root).as_posix().encode() if p.is_relative_to(root) else str(p).encode())
-            h.update(b"\0" + p.read_bytes() + b"\0")
-        return h.hexdigest()[:16]
+        return self.checkout().fingerprint(self.code_globs, extra=[self.config_path()])
 
     def info(self) -> dict:
         d = super().info()

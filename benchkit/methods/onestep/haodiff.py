@@ -235,18 +235,11 @@ class HAODiff(OneStepSR):
         return (False, why) if why else (True, "")
 
     def info(self) -> dict:
-        import hashlib
-
         d = super().info()
         co = self.checkout()
         d["commit"] = co.commit()
-        fp = None
-        if not co.missing():  # the encoder's source files identify the code when the clone has no .git
-            h = hashlib.sha256()
-            for rel in CODE_FILES:
-                h.update(rel.encode() + b"\0" + (co.root / rel).read_bytes())
-            fp = h.hexdigest()[:16]
-        d["code_fingerprint"] = fp
+        # the encoder's source files identify the code when the clone has no .git
+        d["code_fingerprint"] = None if co.missing() else co.fingerprint(CODE_FILES)
         return d
 
     # ------------------------------------------------------------------------------------------------- load
