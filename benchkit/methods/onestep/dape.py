@@ -23,6 +23,7 @@ holding anything but tensors is refused, never unpickled.
 from __future__ import annotations
 
 import contextlib
+import threading
 from pathlib import Path
 
 DAPE_FILES = ("ram_swin_large_14m.pth", "DAPE.pth")
@@ -58,9 +59,17 @@ def problem(checkout, weights_dir) -> str:
     return ""
 
 
+_PATCH_LOCK = threading.Lock()  # torch.load is process-wide; multi-device runs load methods from threads
+
+
 @contextlib.contextmanager
 def _weights_only_torch_load():
     """``torch.load`` with ``weights_only=True`` forced for code we call but do not own (restored after)."""
+    with _PATCH_LOCK:
+        yield from _patched_load()
+
+
+def _patched_load():
     import torch
 
     orig = torch.load
