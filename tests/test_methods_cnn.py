@@ -305,3 +305,36 @@ def test_dask_local_cluster_same_outputs_and_board(tmp_path, wroot):
     assert _outputs(tmp_path / "one") == _outputs(tmp_path / "dask")
     assert _board(tmp_path / "one") == _board(tmp_path / "dask")
     assert _index_tags(tmp_path / "one") == _index_tags(tmp_path / "dask")
+
+
+def test_device_threads_load_methods_one_at_a_time(monkeypatch):
+    """Concurrent imports from two device threads deadlocked spandrel (CI stop 18): loads are serialised."""
+    import threading
+    import time as _time
+
+    import benchkit.harness.restore as restore_mod
+    from benchkit.harness import devices
+
+    state = {"now": 0, "max": 0}
+    lock = threading.Lock()
+
+    class Slow:
+        name, device, batch_size = "slow", "cpu", 1
+
+        def load(self, device, dtype):
+            with lock:
+                state["now"] += 1
+                state["max"] = max(state["max"], state["now"])
+            _time.sleep(0.1)
+            with lock:
+                state["now"] -= 1
+
+        def unload(self):
+            pass
+
+    monkeypatch.setattr(restore_mod, "make_method", lambda *a, **k: Slow())
+    jobs = [{"method": "slow", "weights_root": None, "options": None, "dtype": "float32", "batch_size": 1,
+             "datasets": [], "root_seed": 0} for _ in range(3)]
+    outs = devices._run_local(jobs, ["cpu", "cpu", "cpu"], log=lambda *a: None)
+    assert len(outs) == 3 and all(o["load_seconds"] is not None for o in outs)
+    assert state["max"] == 1

@@ -17,9 +17,15 @@ the datasets and weights at the same paths (a shared filesystem). CUDA jobs carr
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 
 from benchkit.harness.results import fail
+
+# Loads are serialised within a process: two device threads importing one package at once (spandrel's
+# NAFNet <-> Restormer imports, sys.path edits for user clones, torch.load patches) deadlock or half-import.
+# Loading is outside the timed region, so this costs wall time only while models load.
+_LOAD_LOCK = threading.Lock()
 
 
 def parse_devices(spec) -> list[str]:
@@ -53,9 +59,10 @@ def restore_job(job: dict) -> dict:
     if m is None:
         failures += [fail("setup", s["reason"], "", method=job["method"]) for s in skipped]
         return out
-    t0 = time.perf_counter()
     try:
-        m.load(device=job["device"], dtype=job["dtype"])
+        with _LOAD_LOCK:
+            t0 = time.perf_counter()
+            m.load(device=job["device"], dtype=job["dtype"])
     except Exception as e:
         failures.append(fail("load", f"{type(e).__name__}: {e}", getattr(e, "fix", "") or
                              "see the method's documentation", exc=e, method=m.name))
@@ -105,7 +112,6 @@ def _shards(items: list, n: int) -> list[list]:
 def _run_local(jobs, devices, log):
     """Each device a thread taking the next job: returns the job outputs in job order."""
     import queue
-    import threading
 
     q = queue.Queue()
     for i, j in enumerate(jobs):
