@@ -338,3 +338,45 @@ def test_device_threads_load_methods_one_at_a_time(monkeypatch):
     outs = devices._run_local(jobs, ["cpu", "cpu", "cpu"], log=lambda *a: None)
     assert len(outs) == 3 and all(o["load_seconds"] is not None for o in outs)
     assert state["max"] == 1
+
+
+def test_device_threads_hand_outputs_over_batch_by_batch(tmp_path, monkeypatch):
+    """Multi-device runs used to keep every output of a job in memory until the job ended: now a bounded
+    queue carries each batch to the writer, so at most a few batches are held, however long the job."""
+    import threading
+
+    import benchkit.harness.outputs as outputs_mod
+    import benchkit.harness.restore as restore_mod
+    from benchkit.harness.evaluate import evaluate
+    from benchkit.harness.toyset import write_toy_dataset
+
+    for i, name in enumerate("abc"):  # 3 x 8 images: two jobs of 12
+        write_toy_dataset(tmp_path / name, "blur", n=8, size=16, seed=8 + i)
+    state = {"held": 0, "max": 0}
+    lock = threading.Lock()
+    real_batch, real_write = restore_mod.restore_batch, outputs_mod.OutputStore.write
+
+    def counting_batch(*a, **k):
+        items = real_batch(*a, **k)
+        with lock:
+            state["held"] += sum(1 for it in items if it[1] is not None)
+            state["max"] = max(state["max"], state["held"])
+        return items
+
+    def counting_write(self, *a, **k):
+        with lock:
+            state["held"] -= 1
+        return real_write(self, *a, **k)
+
+    monkeypatch.setattr(restore_mod, "restore_batch", counting_batch)
+    monkeypatch.setattr(outputs_mod.OutputStore, "write", counting_write)
+    y = tmp_path / "b.yaml"
+    y.write_text("name: q\nmetrics: [psnr]\nprimary_metric: psnr\nmethods: [unsharp]\n"
+                 "datasets: [" + ", ".join(f"{{name: {n}, kind: folder, path: {tmp_path / n}}}" for n in "abc")
+                 + "]\n")
+    r = evaluate(str(y), run_dir=tmp_path / "two", devices="cpu,cpu", log=lambda *a: None)
+    assert r.counters.images_restored == 24 and state["held"] == 0, (r.counters, r.failures[:3])
+    # two devices, batch 1, queue of 2 x 2 batches: at most queue + one batch per device + the one being written
+    assert state["max"] <= 7, state
+    r1 = evaluate(str(y), run_dir=tmp_path / "one", log=lambda *a: None)
+    assert _outputs(tmp_path / "one") == _outputs(tmp_path / "two")

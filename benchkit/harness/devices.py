@@ -5,9 +5,11 @@ device *kind*, so ``cuda:0`` and ``cuda:1`` outputs are interchangeable), then c
 one per method with images to restore, or, when there are more devices than such methods, contiguous
 shards of a method's images. A job (:func:`restore_job`) instantiates the method, loads it on its device,
 restores its images with the same :func:`~benchkit.harness.restore.restore_batch` as a single-device run,
-unloads it and returns the outputs; each device (local thread or Dask worker) runs one job at a time, so
-one model is resident per device. The client alone writes outputs and indexes, in job order, so files,
-caches and leaderboards are the same as a single-device run's (the index records the device used).
+unloads it; each device (local thread or Dask worker) runs one job at a time, so one model is resident per
+device. The client alone writes outputs and indexes: local devices hand each batch over as soon as it is
+restored (a bounded queue: memory holds a few batches, not a job's outputs), Dask jobs return theirs whole.
+The index is sorted when compacted, so files, caches and leaderboards are the same as a single-device
+run's (the index records the device used).
 
 Dask: ``scheduler`` is the address of an existing cluster whose workers can import benchkit and read
 the datasets and weights at the same paths (a shared filesystem). CUDA jobs carry the resource annotation
@@ -42,11 +44,13 @@ def parse_devices(spec) -> list[str]:
     return devs
 
 
-def restore_job(job: dict) -> dict:
+def restore_job(job: dict, sink=None) -> dict:
     """Run one job (picklable in and out): load the method on ``job['device']``, restore every shard item, unload.
 
     Returns {'results': [(dataset name, [(rec, out, failure, seconds, peak, seed)])], 'failures', 'device',
-    'load_seconds', 'cuda_peak'}; never raises (a failure to load is returned as a failure)."""
+    'load_seconds', 'cuda_peak'}; never raises (a failure to load is returned as a failure). With ``sink``,
+    each batch's items go to ``sink(dataset name, items, device)`` as soon as they are restored and
+    'results' holds empty lists: memory stays one batch per device, however many images the job has."""
     import gc
     import sys
     import tracemalloc
@@ -83,10 +87,15 @@ def restore_job(job: dict) -> dict:
             res = []
             for i in range(0, len(ds.records), bs):
                 try:
-                    res += restore_batch(m, ds, ds.records[i:i + bs], ds.scale, job["root_seed"])
+                    items = restore_batch(m, ds, ds.records[i:i + bs], ds.scale, job["root_seed"])
                 except Exception as e:  # defensive: one bad batch never kills the job
                     failures.append(fail("method", f"{type(e).__name__}: {e}", "", exc=e, dataset=ds.name,
                                          method=m.name))
+                    continue
+                if sink is not None:
+                    sink(ds.name, items, m.device)  # handed over at once: the job holds no outputs
+                else:
+                    res += items
             out["results"].append((ds.name, res))
         if cuda:
             out["cuda_peak"] = int(torch.cuda.max_memory_allocated(m.device))
@@ -109,27 +118,48 @@ def _shards(items: list, n: int) -> list[list]:
     return out
 
 
-def _run_local(jobs, devices, log):
-    """Each device a thread taking the next job: returns the job outputs in job order."""
+def _run_local(jobs, devices, log, write=None, queue_size: int | None = None):
+    """Each device a thread taking the next job: returns the job outputs in job order.
+
+    ``write(job index, dataset name, items, device)``: called on this (the calling) thread for each batch
+    as the device threads restore it, through a bounded queue (``queue_size``, default two batches per
+    device): a device waits while the writer is behind, so outputs never pile up in memory. Without
+    ``write`` the items stay in each job's 'results'."""
     import queue
 
     q = queue.Queue()
     for i, j in enumerate(jobs):
         q.put(i)
     results = [None] * len(jobs)
+    n_threads = len(devices[:max(1, len(jobs))])
+    done = object()
+    outq = queue.Queue(maxsize=queue_size or 2 * n_threads) if write is not None else None
 
     def worker(dev):
-        while True:
-            try:
-                i = q.get_nowait()
-            except queue.Empty:
-                return
-            results[i] = restore_job({**jobs[i], "device": dev})
+        try:
+            while True:
+                try:
+                    i = q.get_nowait()
+                except queue.Empty:
+                    return
+                sink = None if outq is None else (lambda ds, items, d, i=i: outq.put((i, ds, items, d)))
+                results[i] = restore_job({**jobs[i], "device": dev}, sink=sink)
+        finally:
+            if outq is not None:
+                outq.put(done)
 
     threads = [threading.Thread(target=worker, args=(d,), name=f"benchkit-device-{d}", daemon=True)
-               for d in devices[:max(1, len(jobs))]]
+               for d in devices[:n_threads]]
     for t in threads:
         t.start()
+    if outq is not None:
+        running = len(threads)
+        while running:
+            item = outq.get()
+            if item is done:
+                running -= 1
+                continue
+            write(*item)
     for t in threads:
         t.join()
     return results
@@ -228,7 +258,34 @@ def run_methods_distributed(method_names, datasets, run_dir, *, devices, backend
     if jobs:
         where = f"Dask cluster {scheduler}" if backend == "dask" else ", ".join(devices)
         log(f"methods: {len(jobs)} job(s) for {len(busy)} method(s) on {where}")
-    outs = _run_dask(jobs, scheduler, kind, log) if backend == "dask" and jobs else _run_local(jobs, devices, log)
+    runs_of = {name: {ds.name: (ds, run, store) for ds, run, store, _ in plans} for name, _, plans in planned}
+
+    def write(i, ds_name, items, device):
+        """Write one batch of job ``i``'s outputs (this thread only; the index is sorted on compaction)."""
+        name = owner[i]
+        ds, run, store = runs_of[name][ds_name]
+        for rec, img, err, sec, peak, seed in items:
+            if err is not None:
+                failures.append(err)
+                continue
+            extra = {"seed": seed} if seed is not None else {}
+            try:
+                run.outputs[rec["key"]] = store.write(rec["key"], img, tag=run.tag, dataset=ds.fingerprint,
+                                                      seconds=sec, peak_mem_bytes=peak, device=device,
+                                                      dtype=run.dtype, **extra)
+            except Exception as e:
+                failures.append(fail("method", f"cannot write output: {type(e).__name__}: {e}", "",
+                                     exc=e, dataset=ds.name, method=name, key=rec["key"]))
+                continue
+            run.restored += 1
+
+    if backend == "dask" and jobs:
+        outs = _run_dask(jobs, scheduler, kind, log)
+        for i, o in enumerate(outs):
+            for ds_name, res in o["results"]:
+                write(i, ds_name, res, o["device"])
+    else:
+        outs = _run_local(jobs, devices, log, write=write)
 
     by_method = {}
     for name, o in zip(owner, outs):
@@ -236,30 +293,13 @@ def run_methods_distributed(method_names, datasets, run_dir, *, devices, backend
     result = []
     for name, m, plans in planned:
         jobouts = by_method.get(name, [])
-        runs_by_ds = {ds.name: (ds, run, store) for ds, run, store, _ in plans}
         loaded = [o for o in jobouts if o["load_seconds"] is not None]
         counters.methods_loaded += len(loaded)
         for o in jobouts:
             failures.extend(o["failures"])
-        restored_any = set()
         for o in jobouts:
-            for ds_name, res in o["results"]:
-                ds, run, store = runs_by_ds[ds_name]
-                for rec, img, err, sec, peak, seed in res:
-                    if err is not None:
-                        failures.append(err)
-                        continue
-                    extra = {"seed": seed} if seed is not None else {}
-                    try:
-                        run.outputs[rec["key"]] = store.write(rec["key"], img, tag=run.tag, dataset=ds.fingerprint,
-                                                              seconds=sec, peak_mem_bytes=peak, device=o["device"],
-                                                              dtype=run.dtype, **extra)
-                    except Exception as e:
-                        failures.append(fail("method", f"cannot write output: {type(e).__name__}: {e}", "",
-                                             exc=e, dataset=ds.name, method=name, key=rec["key"]))
-                        continue
-                    run.restored += 1
-                    restored_any.add(ds_name)
+            for ds_name, _ in o["results"]:  # the datasets the job covered (their items are written above)
+                run = runs_of[name][ds_name][1]
                 if o["load_seconds"] is not None:
                     run.load_seconds = max(run.load_seconds or 0.0, o["load_seconds"])
                 if o["cuda_peak"] is not None:
