@@ -135,8 +135,10 @@ def test_cli_reports_bad_data_with_file_and_fix(tmp_path, cli_env):
 
 
 @pytest.mark.slow
-def test_torchscript_export_counts_without_unpickling(tmp_path, no_network, monkeypatch):
-    """A TorchScript export (no pickle) loads from the weights root without a pin and counts (mechanics)."""
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_export_counts_without_unpickling(fmt, tmp_path, no_network, monkeypatch):
+    """A TorchScript or ONNX export (no pickle) loads from the weights root without a pin and counts; the
+    ONNX file runs through onnxruntime (mechanics)."""
     import importlib.util
     import shutil
 
@@ -149,14 +151,19 @@ def test_torchscript_export_counts_without_unpickling(tmp_path, no_network, monk
     ultralytics_offline()
     from ultralytics import YOLO
 
-    exported = YOLO("yolo11n.yaml").export(format="torchscript", imgsz=64)
+    kw = {"simplify": False} if fmt == "onnx" else {}
+    exported = YOLO("yolo11n.yaml").export(format=fmt, imgsz=64, **kw)
     (tmp_path / "w" / "hmb").mkdir(parents=True)
-    shutil.copyfile(exported, tmp_path / "w" / "hmb" / "det.torchscript")
+    shutil.copyfile(exported, tmp_path / "w" / "hmb" / f"det.{fmt}")
     from benchkit.metrics import get_metric
     from benchkit.metrics.base import ScoreRequest
 
-    m = get_metric("hmbr", weights_root=tmp_path / "w", weights="hmb/det.torchscript", imgsz=64)
+    m = get_metric("hmbr", weights_root=tmp_path / "w", weights=f"hmb/det.{fmt}", imgsz=64)
     assert m.availability() == (True, "")
     img = np.random.default_rng(0).random((64, 64, 3), dtype=np.float32)
     got = m.partials([ScoreRequest("a", output_src=img)])
     assert len(got) == 1 and got[0] == int(got[0]) >= 0
+    if fmt == "onnx":
+        import sys
+
+        assert "onnxruntime" in sys.modules
