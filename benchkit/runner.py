@@ -131,6 +131,13 @@ class Producer(ABC):
         """
         return None
 
+    def adopt_recorded(self, old_spec: dict) -> str | None:
+        """Resume hook: ``old_spec`` is the spec.json of the folder being resumed. A producer whose generator made
+        that folder at an older version it still replays switches to that version here (so an interrupted build
+        continues as it started, after an upgrade) and returns a note saying so; None leaves it unchanged.
+        The runner then compares fingerprints as always: anything else that differs still refuses the resume."""
+        return None
+
     def job_keys(self, job: Job) -> list[str]:
         """Manifest keys ``job`` produces (sorted); default: the job's own key (one sample per job)."""
         return [job.key]
@@ -561,6 +568,18 @@ def _existing_records(out_dir: Path) -> tuple[dict, bool]:
     return found, tidy
 
 
+def _adopt_recorded(producer, out_dir: Path) -> str | None:
+    """Let ``producer`` take the generator version recorded in ``out_dir``'s spec.json (see
+    :meth:`Producer.adopt_recorded`); a missing or unreadable spec changes nothing (the checks report it)."""
+    if not (out_dir / mf.SPEC).is_file():
+        return None
+    try:
+        old = mf.read_spec(out_dir)
+    except (OSError, ValueError):
+        return None
+    return producer.adopt_recorded(old) if isinstance(old, dict) else None
+
+
 def _check_spec(out_dir: Path, spec: dict, existing: dict, src_root, check=None) -> list[str]:
     """Refuse to resume ``out_dir`` unless what it holds was made by this spec; returns notes.
 
@@ -818,6 +837,7 @@ def run_producer(producer: Producer, out_dir, seed: int = 0, workers: int = 1, b
     if int(workers) < 1:
         raise BenchkitError(f"--workers must be >= 1, got {workers}")
     out_dir = Path(out_dir)
+    adopted = _adopt_recorded(producer, out_dir)
     pspec = producer.spec()
     spec = {
         "benchkit_version": __version__,
@@ -853,6 +873,8 @@ def run_producer(producer: Producer, out_dir, seed: int = 0, workers: int = 1, b
     existing, tidy = _existing_records(out_dir) if out_dir.is_dir() else ({}, True)
     check = FileCheck(verify)
     notes = _check_spec(out_dir, spec, existing, src_root, check)
+    if adopted and existing:
+        notes.insert(0, adopted)
     out_dir.mkdir(parents=True, exist_ok=True)
     clean_tmp(out_dir)  # only once the folder is known to be ours (or new): never in a refused folder
     mf.write_spec(out_dir, spec)

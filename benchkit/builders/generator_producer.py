@@ -233,6 +233,22 @@ class GeneratorProducer(GeneratorSampling, Producer):
     def jobs(self) -> list[Job]:
         return image_jobs(self.source_dir)
 
+    def adopt_recorded(self, old_spec: dict) -> str | None:
+        """Resume a folder made by an older version of this generator (one it replays) at that version, when
+        that reproduces the folder's fingerprint exactly (same pipeline, config and source)."""
+        p = old_spec.get("pipeline") if isinstance(old_spec.get("pipeline"), dict) else {}
+        gen = self.generator
+        version = str(p.get("version", ""))
+        if p.get("generator") != gen.name or version == gen.version or \
+                version not in getattr(type(gen), "replay_versions", ()):
+            return None
+        self.generator, self.version = type(gen)(gen.config, version=version), version
+        if self.spec()["fingerprint"] != old_spec.get("fingerprint"):
+            self.generator, self.version = gen, gen.version
+            return None
+        return (f"{gen.name}: this folder was made with generator version {version}; resuming it at that version "
+                f"(new folders get version {gen.version})")
+
     def job_for(self, record: dict) -> Job:
         return Job(record["key"], {"path": record["sources"][0]["path"]})
 

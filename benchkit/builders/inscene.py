@@ -234,6 +234,25 @@ class InSceneBuilder(DatasetBuilder):
         b._degradation_version = ((spec.get("inscene") or {}).get("degradation") or {}).get("version")
         return b
 
+    def adopt_recorded(self, old_spec: dict) -> str | None:
+        """Resume a set whose degradation was made at an older generator version (e.g. Real-ESRGAN 1.1, benchkit
+        0.1.0) at that version, when that reproduces the set's fingerprint exactly."""
+        rec = ((old_spec.get("inscene") or {}).get("degradation") or {}) if isinstance(old_spec, dict) else {}
+        gen = self.generator()
+        version = str(rec.get("version", ""))
+        if gen is None or rec.get("generator") != gen.name or version == gen.version or \
+                version not in getattr(type(gen), "replay_versions", ()):
+            return None
+        before = self.__dict__.get("_degradation_version")
+        self._degradation_version = version
+        self._rt.pop("gen", None)
+        if self.spec()["fingerprint"] != old_spec.get("fingerprint"):
+            self._degradation_version = before
+            self._rt.pop("gen", None)
+            return None
+        return (f"{self.name}: this set's degradation was made with {gen.name} version {version}; resuming it at "
+                f"that version (new sets get version {gen.version})")
+
     def iqa_metrics(self):
         if "iqa" not in self._rt:
             from benchkit.metrics import get_metric
