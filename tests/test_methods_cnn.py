@@ -380,3 +380,40 @@ def test_device_threads_hand_outputs_over_batch_by_batch(tmp_path, monkeypatch):
     assert state["max"] <= 7, state
     r1 = evaluate(str(y), run_dir=tmp_path / "one", log=lambda *a: None)
     assert _outputs(tmp_path / "one") == _outputs(tmp_path / "two")
+
+
+def test_dask_jobs_return_file_fields_and_the_client_checks_it_sees_them(tmp_path, monkeypatch):
+    """A Dask job writes its PNGs where it runs and returns their fields (no image travels back); an output the
+    client cannot see as recorded (run folder not shared) is a failure naming the fix, not an index line."""
+    from benchkit.harness import devices
+    from benchkit.harness.evaluate import evaluate
+    from benchkit.harness.toyset import write_toy_dataset
+
+    write_toy_dataset(tmp_path / "a", "blur", n=3, size=16, seed=9)
+    y = tmp_path / "b.yaml"
+    y.write_text("name: dk\nmetrics: [psnr]\nprimary_metric: psnr\nmethods: [unsharp]\n"
+                 f"datasets: [{{name: a, kind: folder, path: {tmp_path / 'a'}}}]\n")
+    returned = []
+
+    def in_process(jobs, scheduler, kind, log, lose=None):  # restore_job as a worker runs it
+        outs = [devices.restore_job(j) for j in jobs]
+        for o in outs:
+            for _, items in o["results"]:
+                returned.extend(items)
+                for rec, f, *_ in items:
+                    if lose and isinstance(f, dict):
+                        (tmp_path / lose / "outputs" / "a" / "unsharp" / f["path"]).unlink()
+        return outs
+
+    monkeypatch.setattr(devices, "_run_dask", in_process)
+    monkeypatch.setattr(devices, "n_slots", lambda *a: 2)
+    r = evaluate(str(y), run_dir=tmp_path / "dask", backend="dask", scheduler="tcp://x:1", log=lambda *a: None)
+    assert not r.failures and r.counters.images_restored == 3
+    assert len(returned) == 3 and all(isinstance(f, dict) and set(f) == {"path", "sha256", "size"}
+                                      for _, f, *_ in returned)
+    evaluate(str(y), run_dir=tmp_path / "one", log=lambda *a: None)
+    assert _outputs(tmp_path / "one") == _outputs(tmp_path / "dask")
+    monkeypatch.setattr(devices, "_run_dask", lambda *a: in_process(*a, lose="lost"))
+    r = evaluate(str(y), run_dir=tmp_path / "lost", backend="dask", scheduler="tcp://x:1", log=lambda *a: None)
+    assert r.counters.images_restored == 0 and len(r.failures) >= 3
+    assert all("cannot see" in f["error"] and "workers share" in f["fix"] for f in r.failures[:3]), r.failures[:3]

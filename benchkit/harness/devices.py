@@ -7,12 +7,14 @@ shards of a method's images. A job (:func:`restore_job`) instantiates the method
 restores its images with the same :func:`~benchkit.harness.restore.restore_batch` as a single-device run,
 unloads it; each device (local thread or Dask worker) runs one job at a time, so one model is resident per
 device. The client alone writes outputs and indexes: local devices hand each batch over as soon as it is
-restored (a bounded queue: memory holds a few batches, not a job's outputs), Dask jobs return theirs whole.
+restored (a bounded queue: memory holds a few batches, not a job's outputs); Dask workers write the PNGs
+into the run folder themselves (it must be on the filesystem they share) and return the file fields, which
+the client checks it can see before indexing them.
 The index is sorted when compacted, so files, caches and leaderboards are the same as a single-device
 run's (the index records the device used).
 
-Dask: ``scheduler`` is the address of an existing cluster whose workers can import benchkit and read
-the datasets and weights at the same paths (a shared filesystem). CUDA jobs carry the resource annotation
+Dask: ``scheduler`` is the address of an existing cluster whose workers can import benchkit, read the
+datasets and weights and write the run folder at the same paths (a shared filesystem). CUDA jobs carry the resource annotation
 ``{"GPU": 1}`` (start GPU workers with ``--resources GPU=1``, one per GPU); CPU jobs carry none.
 """
 
@@ -94,6 +96,8 @@ def restore_job(job: dict, sink=None) -> dict:
                     continue
                 if sink is not None:
                     sink(ds.name, items, m.device)  # handed over at once: the job holds no outputs
+                elif job.get("write_dirs"):  # Dask: write here, return the file fields (see _write_here)
+                    res += _write_here(items, job["write_dirs"][ds.name], ds.name, m.name, failures)
                 else:
                     res += items
             out["results"].append((ds.name, res))
@@ -104,6 +108,24 @@ def restore_job(job: dict, sink=None) -> dict:
             tracemalloc.stop()
         m.unload()
         gc.collect()
+    return out
+
+
+def _write_here(items, folder, ds_name, method, failures) -> list:
+    """Items with each image replaced by the fields of its PNG, written into ``folder`` where the job runs (a
+    Dask worker: the run folder is on the shared filesystem), so a job returns kilobytes, not images."""
+    from benchkit.harness.outputs import write_output_file
+
+    out = []
+    for rec, img, err, sec, peak, seed in items:
+        if img is not None:
+            try:
+                img = write_output_file(folder, rec["key"], img)
+            except Exception as e:
+                failures.append(fail("method", f"cannot write output: {type(e).__name__}: {e}", "", exc=e,
+                                     dataset=ds_name, method=method, key=rec["key"]))
+                continue
+        out.append((rec, img, err, sec, peak, seed))
     return out
 
 
@@ -269,10 +291,20 @@ def run_methods_distributed(method_names, datasets, run_dir, *, devices, backend
                 failures.append(err)
                 continue
             extra = {"seed": seed} if seed is not None else {}
+            meta = dict(tag=run.tag, dataset=ds.fingerprint, seconds=sec, peak_mem_bytes=peak, device=device,
+                        dtype=run.dtype, **extra)
             try:
-                run.outputs[rec["key"]] = store.write(rec["key"], img, tag=run.tag, dataset=ds.fingerprint,
-                                                      seconds=sec, peak_mem_bytes=peak, device=device,
-                                                      dtype=run.dtype, **extra)
+                if isinstance(img, dict):  # written by a Dask worker: it must be visible here, as recorded
+                    p = store.dir / img["path"]
+                    if not p.is_file() or p.stat().st_size != img["size"]:
+                        failures.append(fail(
+                            "method", f"the Dask worker wrote {p}, which this machine cannot see (as written)",
+                            "put the run folder (--run) on the filesystem the workers share", dataset=ds.name,
+                            method=name, key=rec["key"]))
+                        continue
+                    run.outputs[rec["key"]] = store.record(rec["key"], img, **meta)
+                else:
+                    run.outputs[rec["key"]] = store.write(rec["key"], img, **meta)
             except Exception as e:
                 failures.append(fail("method", f"cannot write output: {type(e).__name__}: {e}", "",
                                      exc=e, dataset=ds.name, method=name, key=rec["key"]))
@@ -280,6 +312,8 @@ def run_methods_distributed(method_names, datasets, run_dir, *, devices, backend
             run.restored += 1
 
     if backend == "dask" and jobs:
+        for j, name in zip(jobs, owner):
+            j["write_dirs"] = {ds.name: str(runs_of[name][ds.name][1].dir) for ds in j["datasets"]}
         outs = _run_dask(jobs, scheduler, kind, log)
         for i, o in enumerate(outs):
             for ds_name, res in o["results"]:

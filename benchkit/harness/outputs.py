@@ -14,6 +14,16 @@ from pathlib import Path
 INDEX = "index.jsonl"
 
 
+def write_output_file(folder, key, img) -> dict:
+    """PNG of output ``img`` as ``<folder>/<key>.png`` (atomic); returns its index fields: path, sha256, size."""
+    from benchkit.images import write_png
+
+    rel = f"{key}.png"
+    path = Path(folder) / rel
+    sha = write_png(path, img, fsync=False)  # a file lost to power loss fails lookup()'s size check
+    return {"path": rel, "sha256": sha, "size": path.stat().st_size}
+
+
 class OutputStore:
     """Method outputs of one (dataset, method) with their index."""
 
@@ -41,12 +51,14 @@ class OutputStore:
         return r, ""
 
     def write(self, key, img, **fields) -> dict:
-        from benchkit.images import write_png
+        """Write output ``img`` (float32 RGB in [0, 1]) of ``key`` and index it with ``fields``."""
+        return self.record(key, write_output_file(self.dir, key, img), **fields)
+
+    def record(self, key, file: dict, **fields) -> dict:
+        """Index an output file already written by :func:`write_output_file` (e.g. by a Dask worker)."""
         from benchkit.manifest import dumps_line
 
-        rel = f"{key}.png"
-        sha = write_png(self.dir / rel, img, fsync=False)  # a file lost to power loss fails lookup()'s size check
-        rec = {"key": key, "path": rel, "sha256": sha, "size": (self.dir / rel).stat().st_size, **fields}
+        rec = {"key": key, **file, **fields}
         with open(self.dir / INDEX, "a", encoding="utf-8") as f:
             f.write(dumps_line(rec) + "\n")
         self.index[key] = rec
