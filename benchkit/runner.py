@@ -577,7 +577,11 @@ def _adopt_recorded(producer, out_dir: Path) -> str | None:
         old = mf.read_spec(out_dir)
     except (OSError, ValueError):
         return None
-    return producer.adopt_recorded(old) if isinstance(old, dict) else None
+    if not isinstance(old, dict) or old.get("fingerprint") == producer.spec().get("fingerprint"):
+        return None
+    if not _existing_records(out_dir)[0]:  # nothing recorded: the folder is started afresh at this version
+        return None
+    return producer.adopt_recorded(old)
 
 
 def _check_spec(out_dir: Path, spec: dict, existing: dict, src_root, check=None) -> list[str]:
@@ -873,7 +877,7 @@ def run_producer(producer: Producer, out_dir, seed: int = 0, workers: int = 1, b
     existing, tidy = _existing_records(out_dir) if out_dir.is_dir() else ({}, True)
     check = FileCheck(verify)
     notes = _check_spec(out_dir, spec, existing, src_root, check)
-    if adopted and existing:
+    if adopted:
         notes.insert(0, adopted)
     out_dir.mkdir(parents=True, exist_ok=True)
     clean_tmp(out_dir)  # only once the folder is known to be ours (or new): never in a refused folder

@@ -417,3 +417,40 @@ def test_dask_jobs_return_file_fields_and_the_client_checks_it_sees_them(tmp_pat
     r = evaluate(str(y), run_dir=tmp_path / "lost", backend="dask", scheduler="tcp://x:1", log=lambda *a: None)
     assert r.counters.images_restored == 0 and len(r.failures) >= 3
     assert all("cannot see" in f["error"] and "workers share" in f["fix"] for f in r.failures[:3]), r.failures[:3]
+
+
+def test_a_failing_writer_stops_the_devices_and_a_raising_job_is_a_failure(monkeypatch):
+    """The writer raising (or Ctrl-C on it) ends every device thread instead of leaving them blocked on a full
+    queue with their models loaded; a job raising outside restore_job's guards becomes a failure and the
+    device goes on with its next job."""
+    import threading
+    import time as _time
+
+    from benchkit.harness import devices
+
+    def fake_job(job, sink=None):
+        if job["method"] == "boom":
+            raise RuntimeError("broke outside the guards")
+        for b in range(20):
+            sink("ds", [("item", b)], job["device"])
+        return {"results": [("ds", [])], "failures": [], "device": job["device"], "load_seconds": 0.0,
+                "cuda_peak": None}
+
+    monkeypatch.setattr(devices, "restore_job", fake_job)
+    jobs = [{"method": "m", "device": "cpu"} for _ in range(4)]
+
+    def bad_write(*a):
+        raise KeyError("writer broke")
+
+    with pytest.raises(KeyError, match="writer broke"):
+        devices._run_local(jobs, ["cpu", "cpu"], log=lambda *a: None, write=bad_write)
+    deadline = _time.time() + 5
+    while any(t.name.startswith("benchkit-device-") for t in threading.enumerate()) and _time.time() < deadline:
+        _time.sleep(0.05)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("benchkit-device-")]
+
+    got = []
+    outs = devices._run_local([{"method": "boom", "device": "cpu"}, {"method": "m", "device": "cpu"}], ["cpu"],
+                              log=lambda *a: None, write=lambda *a: got.append(a))
+    assert "broke outside the guards" in outs[0]["failures"][0]["error"] and outs[0]["load_seconds"] is None
+    assert outs[1]["load_seconds"] == 0.0 and len(got) == 20

@@ -65,7 +65,7 @@ def test_kernel_spectrum_by_axes_is_rfft2_bit_for_bit():
         assert got.dtype == ref.dtype and np.array_equal(got, ref)
 
 
-@pytest.mark.parametrize("shape", [(576, 576), (600, 640), (583, 583), (100, 81), (7, 5)])
+@pytest.mark.parametrize("shape", [(576, 576), (600, 640), (583, 583), (100, 81), (7, 5), (69, 67), (2, 2731)])
 def test_irfft2_crop_is_scipy_irfft2_bit_for_bit(shape):
     """The cropped inverse makes pocketfft's c2r passes and its one scaling: equal bytes, float32 and float64."""
     from scipy import fft

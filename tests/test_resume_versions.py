@@ -97,3 +97,16 @@ def test_inscene_resumes_at_the_recorded_degradation_version(tmp_path):
     build(builder("1.1"), whole, seed=1, progress=False)
     assert len(_files(whole)) == 3 and _files(part) == _files(whole)
     assert json.loads((part / "spec.json").read_text())["inscene"]["degradation"]["version"] == "1.1"
+
+
+def test_an_empty_folder_is_started_afresh_at_the_current_version(source, tmp_path):
+    """A folder whose spec records 1.1 but no sample (a failed start) is not adopted: new work gets version 2."""
+    name, old, _ = _pinned(tmp_path, "1.1")
+    part = tmp_path / "part"
+    run_producer(GeneratorProducer(name, old, source), part, seed=3, limit=0, progress=False)
+    assert json.loads((part / "spec.json").read_text())["pipeline"]["version"] == "1.1"
+    assert not mf.read_manifest(part)
+    producer = GeneratorProducer(name, load_pipeline("realesrgan_x4")[1], source)
+    run_producer(producer, part, seed=3, progress=False)
+    assert producer.generator.version == "2"
+    assert json.loads((part / "spec.json").read_text())["pipeline"]["version"] == "2"

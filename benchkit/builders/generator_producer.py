@@ -243,8 +243,13 @@ class GeneratorProducer(GeneratorSampling, Producer):
                 version not in getattr(type(gen), "replay_versions", ()):
             return None
         self.generator, self.version = type(gen)(gen.config, version=version), version
-        if self.spec()["fingerprint"] != old_spec.get("fingerprint"):
-            self.generator, self.version = gen, gen.version
+        same = False
+        try:
+            same = self.spec()["fingerprint"] == old_spec.get("fingerprint")
+        finally:
+            if not same:  # not this folder's configuration (or spec() raised): back to the current version
+                self.generator, self.version = gen, gen.version
+        if not same:
             return None
         return (f"{gen.name}: this folder was made with generator version {version}; resuming it at that version "
                 f"(new folders get version {gen.version})")

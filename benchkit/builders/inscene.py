@@ -246,9 +246,14 @@ class InSceneBuilder(DatasetBuilder):
         before = self.__dict__.get("_degradation_version")
         self._degradation_version = version
         self._rt.pop("gen", None)
-        if self.spec()["fingerprint"] != old_spec.get("fingerprint"):
-            self._degradation_version = before
-            self._rt.pop("gen", None)
+        same = False
+        try:
+            same = self.spec()["fingerprint"] == old_spec.get("fingerprint")
+        finally:
+            if not same:  # not this set's configuration (or spec() raised): back to the current version
+                self._degradation_version = before
+                self._rt.pop("gen", None)
+        if not same:
             return None
         return (f"{self.name}: this set's degradation was made with {gen.name} version {version}; resuming it at "
                 f"that version (new sets get version {gen.version})")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from pathlib import Path
 
 from benchkit.harness.results import fail
 
@@ -156,16 +157,26 @@ def _run_local(jobs, devices, log, write=None, queue_size: int | None = None):
     n_threads = len(devices[:max(1, len(jobs))])
     done = object()
     outq = queue.Queue(maxsize=queue_size or 2 * n_threads) if write is not None else None
+    stop = threading.Event()  # the writer failed (or was interrupted): devices end their jobs early
+
+    def sink_for(i):
+        def sink(ds, items, d):
+            if stop.is_set():
+                raise _Stopped("the run was stopped")
+            outq.put((i, ds, items, d))
+        return None if outq is None else sink
 
     def worker(dev):
         try:
-            while True:
+            while not stop.is_set():
                 try:
                     i = q.get_nowait()
                 except queue.Empty:
                     return
-                sink = None if outq is None else (lambda ds, items, d, i=i: outq.put((i, ds, items, d)))
-                results[i] = restore_job({**jobs[i], "device": dev}, sink=sink)
+                try:
+                    results[i] = restore_job({**jobs[i], "device": dev}, sink=sink_for(i))
+                except BaseException as e:  # restore_job reports its own failures; this is anything else
+                    results[i] = _failed_job(jobs[i], dev, e)
         finally:
             if outq is not None:
                 outq.put(done)
@@ -176,15 +187,34 @@ def _run_local(jobs, devices, log, write=None, queue_size: int | None = None):
         t.start()
     if outq is not None:
         running = len(threads)
-        while running:
-            item = outq.get()
-            if item is done:
-                running -= 1
-                continue
-            write(*item)
+        try:
+            while running:
+                item = outq.get()
+                if item is done:
+                    running -= 1
+                    continue
+                write(*item)
+        except BaseException:
+            stop.set()  # then keep draining, so no device blocks on a full queue holding its model
+            while running:
+                if outq.get() is done:
+                    running -= 1
+            raise
     for t in threads:
         t.join()
-    return results
+    return [r if r is not None else _failed_job(j, j["device"], RuntimeError("the job did not run"))
+            for j, r in zip(jobs, results)]
+
+
+class _Stopped(Exception):
+    """Raised in a device thread when the writer has stopped the run."""
+
+
+def _failed_job(job, device, e) -> dict:
+    """A job output for a job that raised outside restore_job's own guards."""
+    return {"results": [], "device": device, "load_seconds": None, "cuda_peak": None,
+            "failures": [fail("method", f"{type(e).__name__}: {e}", "see the traceback in the log", exc=e,
+                              method=job["method"])]}
 
 
 def _run_dask(jobs, scheduler, device_kind, log):
@@ -282,8 +312,13 @@ def run_methods_distributed(method_names, datasets, run_dir, *, devices, backend
         log(f"methods: {len(jobs)} job(s) for {len(busy)} method(s) on {where}")
     runs_of = {name: {ds.name: (ds, run, store) for ds, run, store, _ in plans} for name, _, plans in planned}
 
+    from benchkit.fsio import sha256_file
+
+    written_failures = []  # sorted below: batches arrive in device-timing order
+
     def write(i, ds_name, items, device):
         """Write one batch of job ``i``'s outputs (this thread only; the index is sorted on compaction)."""
+        failures = written_failures
         name = owner[i]
         ds, run, store = runs_of[name][ds_name]
         for rec, img, err, sec, peak, seed in items:
@@ -296,7 +331,7 @@ def run_methods_distributed(method_names, datasets, run_dir, *, devices, backend
             try:
                 if isinstance(img, dict):  # written by a Dask worker: it must be visible here, as recorded
                     p = store.dir / img["path"]
-                    if not p.is_file() or p.stat().st_size != img["size"]:
+                    if not p.is_file() or p.stat().st_size != img["size"] or sha256_file(p) != img["sha256"]:
                         failures.append(fail(
                             "method", f"the Dask worker wrote {p}, which this machine cannot see (as written)",
                             "put the run folder (--run) on the filesystem the workers share", dataset=ds.name,
@@ -313,7 +348,7 @@ def run_methods_distributed(method_names, datasets, run_dir, *, devices, backend
 
     if backend == "dask" and jobs:
         for j, name in zip(jobs, owner):
-            j["write_dirs"] = {ds.name: str(runs_of[name][ds.name][1].dir) for ds in j["datasets"]}
+            j["write_dirs"] = {ds.name: str(Path(runs_of[name][ds.name][1].dir).resolve()) for ds in j["datasets"]}
         outs = _run_dask(jobs, scheduler, kind, log)
         for i, o in enumerate(outs):
             for ds_name, res in o["results"]:
@@ -321,6 +356,9 @@ def run_methods_distributed(method_names, datasets, run_dir, *, devices, backend
     else:
         outs = _run_local(jobs, devices, log, write=write)
 
+    order = {name: k for k, name in enumerate(method_names)}
+    failures.extend(sorted(written_failures, key=lambda f: (order.get(f.get("method"), -1), str(f.get("dataset")),
+                                                            str(f.get("key")), str(f.get("error")))))
     by_method = {}
     for name, o in zip(owner, outs):
         by_method.setdefault(name, []).append(o)
