@@ -95,14 +95,32 @@ def check_size(data: bytes, path="<bytes>") -> None:
 
 
 def list_images(folder) -> list[Path]:
-    """Image files directly in ``folder`` or below it, sorted by relative path."""
+    """Image files directly in ``folder`` or below it, sorted by relative path (the '/'-joined names).
+
+    What ``folder.rglob("*")`` + ``is_file()`` selects (links to files included, linked folders not entered,
+    unreadable folders skipped), by ``os.scandir``, whose entries carry their types: no ``stat`` per regular
+    file and no path object but the results (a resume lists every source each time)."""
+    import os
+
     folder = Path(folder)
     if not folder.is_dir():
         raise BadInputError(folder, "not a folder", "pass a folder of images")
-    return sorted(
-        (p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
-        key=lambda p: p.relative_to(folder).as_posix(),
-    )
+    found = []  # (relative posix path, full path)
+    stack = [(os.fspath(folder), "")]
+    while stack:
+        dirpath, prefix = stack.pop()
+        try:
+            it = os.scandir(dirpath)
+        except PermissionError:
+            continue
+        with it:
+            for e in it:
+                if e.is_dir() and not e.is_symlink():
+                    stack.append((e.path, prefix + e.name + "/"))
+                elif os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file():
+                    found.append((prefix + e.name, e.path))
+    found.sort()
+    return [Path(full) for _, full in found]
 
 
 def decode_image(data: bytes, path="<bytes>"):

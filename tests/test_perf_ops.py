@@ -122,3 +122,47 @@ def test_readme_section_is_generated_from_bench_json(tmp_path):
     assert md.read_text() == text  # idempotent
     md.write_text("# no markers\n")
     assert readme.main([str(res), "--readme", str(md)]) == 2
+
+
+def test_manifest_path_rule_is_the_pathlib_rule():
+    """The string test of manifest output paths equals the pathlib rule it replaced, on awkward cases."""
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    from benchkit.manifest import _relative_inside
+
+    def pathlib_rule(rel):
+        if not isinstance(rel, str) or not rel or "\\" in rel or "\0" in rel:
+            return False
+        pp = PurePosixPath(rel)
+        return not pp.is_absolute() and not PureWindowsPath(rel).drive and ".." not in pp.parts
+
+    cases = ["a.png", "lq/a.png", "/a.png", "//srv/share/a", "../a", "a/../b", "a/..", "..", "...", "a..b/c",
+             "./a", "a/./b", "a//b", "C:a", "C:/a", "c:", "1:x", "::", ":a", "a:b", "a\\b", "a\0b", "", ".", "a/",
+             "é/ü.png", " ", "..a", "a/.. ", None, 3]
+    for c in cases:
+        assert _relative_inside(c) == pathlib_rule(c), c
+
+
+def test_list_images_selects_what_rglob_selected(tmp_path):
+    """The scandir listing equals the ``rglob('*')`` + ``is_file()`` rule it replaced, in the same order: nested
+    folders, upper-case and double suffixes, hidden files, links to files (kept), linked and broken links."""
+    import os
+
+    from benchkit.images import IMAGE_SUFFIXES, list_images
+
+    for rel in ["a.png", "B.JPG", "c.txt", ".png", ".hidden.png", "x.tar.png", "sub/d.png", "sub/deep/e.webp",
+                "sub/deep/f.PNG", "sub b/g.tif", "z/y.jpeg", "a-b/h.bmp", "a/i.png"]:
+        p = tmp_path / "root" / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "outside.png").write_bytes(b"x")
+    root = tmp_path / "root"
+    os.symlink(tmp_path / "elsewhere", root / "linked_dir")
+    os.symlink(root / "a.png", root / "link_to_file.png")
+    os.symlink(root / "missing.png", root / "broken.png")
+    os.mkdir(root / "dir.png")
+    want = sorted((p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+                  key=lambda p: p.relative_to(root).as_posix())
+    got = list_images(root)
+    assert got == want and len(got) == 12
