@@ -2,7 +2,8 @@
 
 Usage::
 
-    for b in degrade psf blur harness gopro; do benchkit bench $b | tail -n 1 >> bench.jsonl; done
+    for b in degrade psf blur harness gopro evaluate-scale; do benchkit bench $b | tail -n 1 >> bench.jsonl; done
+    BENCHKIT_BENCH_RESUME_10K=1 benchkit bench resume | tail -n 1 >> bench.jsonl
     python -m benchkit.bench.readme bench.jsonl [--readme README.md]
 
 Each line of the input is the last line a ``benchkit bench NAME`` run printed (a JSON object with
@@ -115,13 +116,30 @@ def _evalscale(r: dict) -> list[str]:
     return out
 
 
+def _resume(r: dict) -> list[str]:
+    sizes = sorted((r.get("sizes") or {}).values(), key=lambda x: x.get("samples", 0))
+    out = ["- `resume` (`benchkit degrade` of 64x64 PNGs with `realesrgan_x1`, then the same command on the finished "
+           "folder), wall / CPU:"]
+    for z in sizes:
+        out.append(f"  - {z.get('samples')} samples: build {_f(z.get('build_wall_s'))} / {_f(z.get('build_cpu_s'))} s, "
+                   f"resume {_f(z.get('resume_wall_s'), 3)} / {_f(z.get('resume_cpu_s'), 3)} s "
+                   f"(**{100 * (z.get('resume_over_build') or 0):.1f}% of the build** wall, target < 5%; "
+                   f"{_f(z.get('resume_us_per_sample'), 0)} us per sample); manifest "
+                   f"{(z.get('manifest_bytes') or 0) / 1e6:.1f} MB;")
+    g = r.get("growth")
+    if g:
+        out.append(f"  - x{_f(g.get('samples'), 0)} samples: resume wall x{_f(g.get('resume_wall'))}, manifest "
+                   f"x{_f(g.get('manifest_bytes'))} (target: resume growth <= manifest growth).")
+    return out
+
+
 def _generic(name: str, r: dict) -> list[str]:
     return [f"- `{name}`: " + ", ".join(f"{k} {v}" for k, v in sorted(r.items()) if isinstance(v, (int, float)))]
 
 
 RENDER = {"degrade": _degrade, "psf": _psf, "blur": _blur, "harness": _harness, "gopro": _gopro,
-          "evaluate-scale": _evalscale}
-ORDER = ("degrade", "psf", "blur", "gopro", "harness")
+          "evaluate-scale": _evalscale, "resume": _resume}
+ORDER = ("degrade", "psf", "blur", "gopro", "harness", "resume")
 
 
 def load_results(path) -> dict:
