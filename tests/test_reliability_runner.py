@@ -479,7 +479,7 @@ def test_bench_resume_prints_a_json_line(tmp_path, cli_env):
         assert row[k] > 0, k
     for k in ("resume_cpu_s", "resume_over_build"):  # a 40-sample resume can take under one CPU-clock tick
         assert row[k] >= 0, k
-    assert row["produced_on_resume"] == 0 and res["machine"]["cores"] >= 1
+    assert row["produced_on_resume"] == 0 and res["machine"]["cpus_usable"] >= 1
 
 
 def test_sample_failures_are_not_counted_as_source_problems(tmp_path):
