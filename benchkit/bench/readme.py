@@ -47,6 +47,11 @@ def _degrade(r: dict) -> list[str]:
                 (f"  - BasicSR / benchkit: **{_f(r.get('cpu_ratio_basicsr_vs_benchkit'))}x in CPU time**, "
                 f"{_f(r.get('speedup_vs_basicsr_process'))}x wall (target >= {_f(r.get('target_cpu_ratio'), 0)}x both); "
                 f"two-order degradation alone {_f(r.get('speedup_degradation_only'))}x.")]
+        if "cpu_budget_ms_per_img_for_target" in r:
+            out.append(f"  - CPU budget per image for {_f(r.get('target_cpu_ratio'), 0)}x after benchkit's PNG decode + "
+                       f"encode ({_f(r.get('ms_png_decode', 0) + r.get('ms_png_encode_gt_lq', 0), 1)} ms): "
+                       f"{_f(r.get('cpu_budget_ms_per_img_for_target'), 1)} ms for USM + degradation, which take "
+                       f"{_f(r.get('benchkit_compute_ms_per_img'), 1)} ms.")
     else:
         out.append("  - BasicSR not installed in that run: no reference figures.")
     if "previous_version" in r:
