@@ -166,3 +166,19 @@ def test_list_images_selects_what_rglob_selected(tmp_path):
                   key=lambda p: p.relative_to(root).as_posix())
     got = list_images(root)
     assert got == want and len(got) == 12
+
+
+def test_degrade_cuda_check_runs_on_a_cpu_device():
+    """The prepared accelerator check (bench degrade on CUDA, tools/gpu/degrade_cuda.py) runs end to end on the
+    CPU: both JPEG backends, the codec comparison (libjpeg on both sides here: 0 levels) and the LQ within the
+    stated torch-vs-CPU tolerance."""
+    from benchkit.bench.degrade_cuda import run, summary_lines
+
+    res = run("cpu", batch=2, rounds=1, size=128)
+    assert res["errors"] == {}, res["errors"]
+    for b in ("cv2", "torchvision"):
+        assert res["img_s"][b] > 0 and 0 < res["jpeg_share"][b] < 1
+        d = res["lq_vs_cpu_path"][b]
+        assert d["mean"] <= 0.5 and d["frac_over_8"] <= 0.02, d
+    assert all(v["max"] == 0 for v in res["jpeg_vs_cpu_codec"].values())
+    assert len(summary_lines(res)) == 6

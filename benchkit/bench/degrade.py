@@ -424,6 +424,18 @@ def run(args) -> dict:
         result["basicsr"] = "not installed"
         print("BasicSR not installed: pip install basicsr-fixed  (to measure the reference loop side by side)")
     result["cpu_count"] = os.cpu_count()
+    import torch
+
+    if torch.cuda.is_available():  # the accelerator figures (benchkit.bench.degrade_cuda)
+        from .degrade_cuda import run as run_cuda
+        from .degrade_cuda import summary_lines
+
+        result["cuda"] = run_cuda("cuda", batch=16, rounds=3, size=SIZE)
+        for line in summary_lines(result["cuda"]):
+            print(line)
+    else:
+        result["cuda"] = "not available on this machine (tools/gpu/degrade_cuda.py is the prepared GPU check)"
+        print(f"CUDA: {result['cuda']}")
     result["benchkit_process_runs_wall_cpu"] = [[round(a, 3), round(b, 3)] for a, b in zip(bk, bk_cpu)]
     if have_basicsr:
         result["basicsr_process_runs_wall_cpu"] = [[round(a, 3), round(b, 3)] for a, b in zip(bs_wall, bs_cpu)]

@@ -61,6 +61,13 @@ def _degrade(r: dict) -> list[str]:
                    f"{r.get('version_gt_max_abs')} level(s), PSNR >= {_f(r.get('version_gt_psnr_db'), 1)} dB; lq max |diff| "
                    f"{r.get('version_lq_max_abs')} levels, PSNR >= {_f(r.get('version_lq_psnr_db'), 1)} dB, mean "
                    f"{_f(r.get('version_lq_mean_abs'), 3)} levels.")
+    cuda = r.get("cuda")
+    if isinstance(cuda, dict):
+        from .degrade_cuda import summary_lines
+
+        out += ["  - " + line.strip() for line in summary_lines(cuda)]
+    elif cuda:
+        out.append(f"  - CUDA: {cuda}.")
     if "cpu_path_cpu_ms_per_img" in r:
         out.append(f"  - in-process per image: CPU path {_f(r.get('cpu_path_cpu_ms_per_img'), 1)} ms CPU; "
                    f"`apply_batch` on CPU tensors {_f(r.get('torch_path_cpu_ms_per_img'), 1)} ms CPU; batched torch "
