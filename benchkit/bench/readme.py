@@ -111,38 +111,37 @@ def _gopro(r: dict) -> list[str]:
             f"{_f(r.get('peak_traced_mb'), 0)} MB.")]
 
 
-def _evalscale(r: dict) -> list[str]:
+def _by_size(r: dict, head: str, row, growth) -> list[str]:
+    """``head``, one line per entry of ``r['sizes']`` (smallest first) and the ``r['growth']`` line if any."""
     sizes = sorted((r.get("sizes") or {}).values(), key=lambda x: x.get("samples", 0))
-    out = [f"- `evaluate-scale` (`evaluate` of `identity` + `psnr` on {r.get('image_size')}x{r.get('image_size')} "
-           f"samples), us per image wall / CPU:"]
-    for z in sizes:
-        out.append(f"  - {z.get('samples')} images: first run {_f(z.get('first_us_per_image'), 0)} / "
+    g = r.get("growth")
+    return [head] + [row(z) for z in sizes] + ([growth(g)] if g else [])
+
+
+def _evalscale(r: dict) -> list[str]:
+    return _by_size(
+        r, f"- `evaluate-scale` (`evaluate` of `identity` + `psnr` on {r.get('image_size')}x{r.get('image_size')} "
+           f"samples), us per image wall / CPU:",
+        lambda z: (f"  - {z.get('samples')} images: first run {_f(z.get('first_us_per_image'), 0)} / "
                    f"{_f(z.get('first_cpu_us_per_image'), 0)}, cached re-run {_f(z.get('cached_us_per_image'), 0)} / "
                    f"{_f(z.get('cached_cpu_us_per_image'), 0)} ({100 * (z.get('cached_fraction') or 0):.1f}% of the "
-                   f"first run's wall time);")
-    g = r.get("growth")
-    if g:
-        out.append(f"  - per image at x{_f(g.get('samples'), 0)} images: **first run x{_f(g.get('first_us_per_image'))} "
+                   f"first run's wall time);"),
+        lambda g: (f"  - per image at x{_f(g.get('samples'), 0)} images: **first run x{_f(g.get('first_us_per_image'))} "
                    f"wall, x{_f(g.get('first_cpu_us_per_image'))} CPU; cached re-run x{_f(g.get('cached_us_per_image'))} "
-                   f"wall, x{_f(g.get('cached_cpu_us_per_image'))} CPU** (target ~1, <= {_f(r.get('target_growth_max'))}).")
-    return out
+                   f"wall, x{_f(g.get('cached_cpu_us_per_image'))} CPU** (target ~1, <= {_f(r.get('target_growth_max'))})."))
 
 
 def _resume(r: dict) -> list[str]:
-    sizes = sorted((r.get("sizes") or {}).values(), key=lambda x: x.get("samples", 0))
-    out = ["- `resume` (`benchkit degrade` of 64x64 PNGs with `realesrgan_x1`, then the same command on the finished "
-           "folder), wall / CPU:"]
-    for z in sizes:
-        out.append(f"  - {z.get('samples')} samples: build {_f(z.get('build_wall_s'))} / {_f(z.get('build_cpu_s'))} s, "
+    return _by_size(
+        r, "- `resume` (`benchkit degrade` of 64x64 PNGs with `realesrgan_x1`, then the same command on the finished "
+           "folder), wall / CPU:",
+        lambda z: (f"  - {z.get('samples')} samples: build {_f(z.get('build_wall_s'))} / {_f(z.get('build_cpu_s'))} s, "
                    f"resume {_f(z.get('resume_wall_s'), 3)} / {_f(z.get('resume_cpu_s'), 3)} s "
                    f"(**{100 * (z.get('resume_over_build') or 0):.1f}% of the build** wall, target < 5%; "
                    f"{_f(z.get('resume_us_per_sample'), 0)} us per sample); manifest "
-                   f"{(z.get('manifest_bytes') or 0) / 1e6:.1f} MB;")
-    g = r.get("growth")
-    if g:
-        out.append(f"  - x{_f(g.get('samples'), 0)} samples: resume wall x{_f(g.get('resume_wall'))}, manifest "
-                   f"x{_f(g.get('manifest_bytes'))} (target: resume growth <= manifest growth).")
-    return out
+                   f"{(z.get('manifest_bytes') or 0) / 1e6:.1f} MB;"),
+        lambda g: (f"  - x{_f(g.get('samples'), 0)} samples: resume wall x{_f(g.get('resume_wall'))}, manifest "
+                   f"x{_f(g.get('manifest_bytes'))} (target: resume growth <= manifest growth)."))
 
 
 def _generic(name: str, r: dict) -> list[str]:
