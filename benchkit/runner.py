@@ -249,14 +249,20 @@ def _fail_info(key, path, exc) -> dict:
     if isinstance(exc, BadInputError):
         return {"key": key, "path": exc.path, "error": exc.problem, "fix": exc.fix}
     tb = traceback.format_exc(limit=3)
-    return {"key": key, "path": str(path), "error": f"{type(exc).__name__}: {exc}", "fix": "see traceback",
-            "traceback": tb}
+    return {"key": key, "path": str(path), "error": f"{type(exc).__name__}: {exc}",
+            "fix": "unexpected error: its traceback is in failures.jsonl of the output folder (please report it if "
+                   "the input is fine)", "traceback": tb}
 
 
 def _write_safe(producer, key, fields, outs, out_dir, cache, path) -> tuple[dict | None, dict | None]:
     """:func:`_write_sample` that never raises: (record, None) or (None, failure of this sample)."""
     try:
         return _write_sample(producer, key, fields, outs, out_dir, cache), None
+    except OSError as e:  # writing into the output folder failed: about the folder, not about this input
+        where = e.filename or out_dir
+        return None, {"key": key, "path": str(where), "error": f"cannot write the output ({type(e).__name__}: "
+                      f"{e.strerror or e})", "fix": f"make {out_dir} a writable folder with room to write (a file "
+                      f"where benchkit needs a folder, e.g. {where}, must be moved away), then rerun to resume"}
     except Exception as e:
         return None, _fail_info(key, path, e)
 
@@ -741,7 +747,10 @@ def _verify_existing(out_dir: Path, existing: dict, src_root, check: FileCheck):
                 rel = src["path"]
                 path = join(out_s if rel.startswith("aux/") else src_s, rel)
                 if not check.same(path, src["sha256"], src.get("size"), since):
-                    now = check.digests.get(path) if check.stat(path) is not None else None
+                    st = check.stat(path)
+                    now = check.digests.get(path) if st is not None else None
+                    if st is not None and now is None and src.get("size") is not None:
+                        now = f"size {st.st_size} B, recorded {src['size']} B"  # the size told: not hashed
                     changed_src.append((key, path, src["sha256"], now))
                     ok = False
                     break
@@ -755,7 +764,8 @@ def _verify_existing(out_dir: Path, existing: dict, src_root, check: FileCheck):
         if now is None and not os.path.isfile(path):
             state = "is missing"
         else:
-            state = f"changed since the build (sha256 {str(now)[:12]}, recorded {was[:12]})"
+            state = (f"changed since the build ({now})" if str(now).startswith("size ") else
+                     f"changed since the build (sha256 {str(now)[:12]}, recorded {was[:12]})")
         notes.append(f"source {path} {state}: sample {key} is rebuilt from the current file "
                      f"(restore the original file to keep the old sample)")
     if len(changed_src) > 10:
@@ -884,6 +894,10 @@ def run_producer(producer: Producer, out_dir, seed: int = 0, workers: int = 1, b
     mf.write_spec(out_dir, spec)
 
     all_set = set(all_keys)
+    gone = sorted(k for k in existing if k not in all_set)
+    if gone:
+        notes.append(f"{len(gone)} recorded sample(s) have no source any more (e.g. {gone[0]!r}): left out of the "
+                     f"manifest, their files stay in {out_dir} (restore the source and rerun to list them again)")
     kept, vnotes, hashed = _verify_existing(out_dir, {k: v for k, v in existing.items() if k in all_set},
                                             src_root, check)
     notes += vnotes
@@ -987,6 +1001,11 @@ def replay(out_dir, key: str, source_override=None, write_dir=None) -> dict:
 
         raise BenchkitError(f"no sample {key!r} in {out_dir / mf.MANIFEST}.{suggest(key, records)}")
     rec = records[key]
+    src = spec["source"].get("path") if isinstance(spec.get("source"), dict) else None
+    if source_override is None and src and not Path(src).exists():
+        raise BenchkitError(f"the source folder {src} recorded in {out_dir / mf.SPEC} is not there (replay reads the "
+                            f"original inputs): pass its new location with --source NEW_PATH (a dataset built from the "
+                            f"embedded demo source: --source embedded)")
     producer = producer_for_spec(spec, source_override)
     producer.root_seed = int(spec["seed"])
     producer.out_dir = out_dir.resolve()

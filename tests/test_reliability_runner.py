@@ -498,3 +498,34 @@ def test_sample_failures_are_not_counted_as_source_problems(tmp_path):
     name, gen, _ = load_pipeline("motion_blur")
     s = run_producer(DegradeProducer(name, gen, src), tmp_path / "out", seed=0, progress=False)
     assert (s.produced, s.failed, s.source_problems) == (1, 1, 0), s
+
+
+def test_output_folder_problems_name_the_folder_and_the_fix(tmp_path, capsys):
+    """A file standing where an output folder must be: each sample fails with the place and the fix (not "see
+    traceback", which nothing printed); a source removed since the build is said in a note; a source whose size
+    changed is reported by size (it is not hashed); replay without its source folder says how to point at it."""
+    src = _images(tmp_path / "src", n=3)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "lq").write_bytes(b"not a folder")
+    s = _degrade(src, out)
+    assert s.produced == 0 and len(s.failures) == 3
+    f = s.failures[0]
+    assert "cannot write the output" in f["error"] and "writable folder" in f["fix"] and str(out) in f["fix"]
+    (out / "lq").unlink()
+    _degrade(src, out)
+    (src / "im2.png").unlink()
+    shutil.copyfile(src / "im0.png", tmp_path / "im0.bak")
+    write_png(src / "im0.png", np.zeros((32, 32, 3), np.float32))  # another size
+    capsys.readouterr()
+    name, gen, _ = load_pipeline("realesrgan_x1")
+    run_producer(DegradeProducer(name, gen, src), out, seed=0, progress=True)
+    err = capsys.readouterr().err
+    assert "1 recorded sample(s) have no source any more (e.g. 'im2')" in err, err
+    assert "changed since the build (size " in err and "sha256 None" not in err, err
+    shutil.move(str(src), str(tmp_path / "moved"))
+    from benchkit.runner import replay
+
+    with pytest.raises(BenchkitError, match="--source NEW_PATH"):
+        replay(out, "im1")
+    assert all(a == b for a, b in replay(out, "im1", source_override=tmp_path / "moved").values())

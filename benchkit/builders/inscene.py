@@ -164,14 +164,19 @@ def decode_rgb8(data: bytes, path, reduction: int = 1):
 def header_size(data: bytes, path) -> tuple[int, int]:
     """(height, width) from the header (no pixel decoding; EXIF rotation does not change the short side)."""
     import io
+    import re
 
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
+    if not data:
+        raise BadInputError(path, "file is empty (0 bytes)", "re-copy the image or delete it from the gallery")
     try:
         with Image.open(io.BytesIO(data)) as im:
             w, h = im.size
     except Exception as e:  # Pillow raises several types for bad headers
-        raise BadInputError(path, f"cannot read the image header ({type(e).__name__}: {e})",
+        why = ("not an image, or a format Pillow cannot read" if isinstance(e, UnidentifiedImageError)
+               else re.sub(r" at 0x[0-9a-fA-F]+", "", f"{type(e).__name__}: {e}"))  # no run-dependent addresses
+        raise BadInputError(path, f"cannot read the image header ({why})",
                             "re-export the image or remove it from the gallery") from e
     return int(h), int(w)
 
