@@ -90,6 +90,22 @@ def adhoc_benchmark(dataset_paths, metrics=None, scale=None, name=None):
     return cfg, Path.cwd() / "adhoc.yaml"
 
 
+
+def _writable_run_dir(run_dir: Path) -> None:
+    """Create ``run_dir`` and check that files can be written in it, before any work (a read-only folder was
+    found only when results.json was written, after everything had run)."""
+    import tempfile
+
+    from benchkit.errors import ConfigError
+
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=run_dir, prefix=".benchkit-write-check-"):
+            pass
+    except OSError as e:
+        raise ConfigError(f"run folder {run_dir}: cannot write there ({e.strerror or e}); choose another with --run, "
+                          f"or fix its permissions") from e
+
 def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int = 1, device: str = "cpu",
              weights_root=None, progress: bool = False, log=print, dtype: str = "float32",
              metrics_device: str | None = None, verbose: bool = False, devices=None, backend: str = "local",
@@ -116,7 +132,6 @@ def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int =
     t_start = time.perf_counter()
     cfg, bpath = benchmark if isinstance(benchmark, tuple) else load_benchmark(benchmark)
     run_dir = Path(run_dir) if run_dir else Path("runs") / cfg.name
-    run_dir.mkdir(parents=True, exist_ok=True)
     metric_names = list(metrics or cfg.metrics)
     for m in metric_names:
         check_name("metric", m, METRICS)
@@ -133,6 +148,7 @@ def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int =
             from benchkit.errors import ConfigError
 
             raise ConfigError(str(e)) from e
+    _writable_run_dir(run_dir)  # after the name checks: a typo leaves no empty folder behind
     wroot = _wroot(weights_root)
     counters, failures, skipped, notices = Counters(), [], [], []
     dev_list = []

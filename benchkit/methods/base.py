@@ -52,7 +52,18 @@ class Method(ABC):
 
             raise ConfigError(f"method {self.name}: unknown options {sorted(unknown)}; "
                               f"allowed {sorted(self.default_options())}")
-        self.options = {**self.default_options(), **options}
+        defaults = self.default_options()
+        for k, v in options.items():  # values of the type the default has (numbers and switches); others as given
+            d = defaults[k]
+            numeric = isinstance(d, (int, float)) and not isinstance(d, bool)
+            bad = (isinstance(d, bool) and not isinstance(v, bool)) or \
+                (numeric and (isinstance(v, bool) or not isinstance(v, (int, float))))
+            if bad:
+                from benchkit.errors import ConfigError
+
+                kind = "true or false" if isinstance(d, bool) else "a number"
+                raise ConfigError(f"method {self.name}: option {k} must be {kind} (default {d!r}), got {v!r}")
+        self.options = {**defaults, **options}
         self.device = "cpu"
         self.dtype = "float32"
         self.weights_dir: Path | None = None
