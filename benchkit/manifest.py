@@ -119,17 +119,48 @@ class _gc_paused:
         return False
 
 
+def read_jsonl_lenient(path) -> tuple[list, int]:
+    """(records, number of unreadable lines) of a JSONL file that is only a cache or an index: every line that
+    does not parse is skipped (its entry is simply redone), wherever it is; not for manifests, whose lines are
+    samples."""
+    path = Path(path)
+    if not path.exists():
+        return [], 0
+    out, bad = [], 0
+    with _gc_paused():
+        for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if not raw.strip():
+                continue
+            try:
+                out.append(json.loads(raw))
+            except ValueError:
+                bad += 1
+    return out, bad
+
+
+def ends_with_newline(path) -> bool:
+    """False when a non-empty file's last byte is not a newline (a killed writer: the next append would join it)."""
+    path = Path(path)
+    if not path.is_file() or not path.stat().st_size:
+        return True
+    with open(path, "rb") as f:
+        f.seek(-1, 2)
+        return f.read(1) == b"\n"
+
+
 def read_manifest(out_dir) -> dict[str, dict]:
     """``{key: record}`` of ``<out_dir>/manifest.jsonl``; a damaged line (other than a truncated last one)
     raises a BenchkitError naming the file, the line and the fix."""
     from benchkit.errors import BenchkitError
 
+    from benchkit.errors import CorruptFileError
+
     path = Path(out_dir) / MANIFEST
     fix = "delete that line (its sample is redone on the next run) or rebuild into a new folder"
     try:
         recs = read_jsonl(path)
-    except ValueError as e:
-        raise BenchkitError(f"{e}; {fix}") from e
+    except CorruptFileError as e:  # one fix, the manifest's (not also the generic JSONL one)
+        raise CorruptFileError(e.path, e.problem, fix) from e
     for i, r in enumerate(recs):
         if not isinstance(r, dict) or not isinstance(r.get("key"), str):
             raise BenchkitError(f"{path}: record {i + 1} has no 'key' (not a benchkit manifest line); {fix}")

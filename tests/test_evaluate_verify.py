@@ -101,3 +101,35 @@ def test_output_edits(built, tmp_path):
     outs = sorted(d.glob("**/*.png"))
     _edit_same_size(outs[1])
     assert _run(bench, tmp_path / "run").counters.images_restored == 1  # newer than the index: re-hashed
+
+
+def test_damaged_index_and_manifest_lines(tmp_path):
+    """A damaged line of a method's output index costs only that output (redone, with a notice), not the method;
+    a cut last line of a dataset's manifest is reported (the sample count in spec.json tells), not silently
+    dropped; a damaged middle line of a manifest names the file and one fix."""
+    from benchkit.harness.evaluate import adhoc_benchmark, evaluate
+    from benchkit.harness.toyset import write_toy_dataset
+
+    ds = write_toy_dataset(tmp_path / "ds", "blur", n=4, size=16)
+    bench = adhoc_benchmark([str(ds)], metrics=["psnr"])
+    run = tmp_path / "run"
+    r0 = evaluate(bench, run_dir=run, methods=["identity", "unsharp"], log=lambda *a: None)
+    assert not r0.failures
+    idx = run / "outputs" / "ds" / "unsharp" / "index.jsonl"
+    lines = idx.read_text().splitlines()
+    idx.write_text("\n".join([lines[0], "{garbage", *lines[2:]]) + "\n")
+    r1 = evaluate(bench, run_dir=run, methods=["identity", "unsharp"], log=lambda *a: None)
+    assert not r1.failures and r1.counters.images_restored == 1 and r1.counters.outputs_reused == 7
+    assert "{garbage" not in idx.read_text()  # rewritten
+    man = ds / "manifest.jsonl"
+    mlines = man.read_text().splitlines()
+    man.write_text("\n".join(mlines[:-1]) + "\n" + mlines[-1][:40])  # a cut last line
+    r2 = evaluate(adhoc_benchmark([str(ds)], metrics=["psnr"]), run_dir=tmp_path / "run2", methods=["identity"],
+                  log=lambda *a: None)
+    assert len(r2.failures) == 1 and "3 of the 4 samples" in r2.failures[0]["error"], r2.failures
+    man.write_text("\n".join([mlines[0], "{not json", *mlines[2:]]) + "\n")
+    r3 = evaluate(adhoc_benchmark([str(ds)], metrics=["psnr"]), run_dir=tmp_path / "run3", methods=["identity"],
+                  log=lambda *a: None)
+    f = r3.failures[0]
+    assert "line 2 is not valid JSON" in f["error"] and f["fix"].startswith("delete that line") and \
+        "fix:" not in f["error"], f

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import struct
 import subprocess
@@ -381,9 +382,13 @@ def test_corrupt_outputs_index(work, evaluated):
     idx = r / "outputs" / "d1" / "identity" / "index.jsonl"
     idx.write_text("{broken\n" + idx.read_text())
     proc = cli(["evaluate", "--benchmark", bench, "--run", r, "--no-progress"], env, tmp)
-    assert proc.returncode == 3 and "Traceback" not in proc.stderr + proc.stdout
-    failed = [ln for ln in proc.stdout.splitlines() if "FAILED" in ln]
-    assert len(failed) == 1 and str(idx) in failed[0] and "line 1" in failed[0] and "fix" in failed[0]
+    # an index is a cache: the unreadable line is skipped with a notice and the index rewritten; the method's
+    # outputs are all still indexed, so nothing fails and nothing is redone
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr + proc.stdout
+    assert "FAILED" not in proc.stdout
+    res = json.loads((r / "results.json").read_text())
+    assert any(str(idx) in n and "unreadable line" in n for n in res["notices"]), res["notices"]
+    assert res["counters"]["images_restored"] == 0 and "{broken" not in idx.read_text()
 
 
 # ------------------------------------------------------------------------------------- OS failures

@@ -125,6 +125,12 @@ def open_built(d: Path, name: str, limit: int | None = None, scale: int | None =
     if truncated or not fp:
         fp = mf.dataset_fingerprint(spec.get("fingerprint", ""), records)
     good, bad = [], []
+    n_spec = spec.get("n_samples")
+    if isinstance(n_spec, int) and limit is None and len(records) < n_spec:  # e.g. a cut last line is dropped
+        lost = n_spec - len(records)
+        why = (f"lists {len(records)} of the {n_spec} samples that {mf.SPEC} records: {lost} lost (a damaged or cut "
+               f"line?)")
+        bad += [(f"(lost from the manifest, {i + 1} of {lost})", str(d / mf.MANIFEST), why) for i in range(lost)]
     check, since = FileCheck(verify), (d / mf.MANIFEST).stat().st_mtime_ns
     for rec in records:
         if rec["key"] in lacking:

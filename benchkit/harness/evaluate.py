@@ -164,8 +164,10 @@ def evaluate(benchmark, run_dir=None, methods=None, metrics=None, workers: int =
         try:
             ds = open_dataset(dspec, run_dir, Path(bpath).parent, workers=workers, progress=progress, verify=verify)
         except Exception as e:  # a dataset whose builder is missing or broken is reported, not fatal
-            failures.append(fail("dataset", f"{type(e).__name__}: {e}",
-                                 "check the dataset's builder/pipeline and source", exc=e, dataset=dspec.name))
+            fix = getattr(e, "fix", "")
+            what = f"{e.path}: {e.problem}" if fix and hasattr(e, "problem") else f"{type(e).__name__}: {e}"
+            failures.append(fail("dataset", what, fix or "check the dataset's builder/pipeline and source", exc=e,
+                                 dataset=dspec.name))
             log(f"dataset {dspec.name}: FAILED ({type(e).__name__}: {e})")
             continue
         counters.datasets_built += int(ds.built)

@@ -28,12 +28,16 @@ class OutputStore:
     """Method outputs of one (dataset, method) with their index."""
 
     def __init__(self, folder: Path, verify: bool = False):
-        from benchkit.manifest import read_jsonl
+        from benchkit.manifest import ends_with_newline, read_jsonl_lenient
         from benchkit.runner import FileCheck
 
         self.dir = Path(folder)
-        self.index = {r["key"]: r for r in read_jsonl(self.dir / INDEX)}
-        self._new = False
+        lines, bad = read_jsonl_lenient(self.dir / INDEX)  # an index is a cache: a damaged line's output is redone
+        self.index = {r["key"]: r for r in lines if isinstance(r, dict) and isinstance(r.get("key"), str)}
+        self.damaged = bad + sum(1 for r in lines if not (isinstance(r, dict) and isinstance(r.get("key"), str)))
+        # rewritten on compaction; and a truncated last line (killed writer) must not swallow the next append
+        self._new = bool(self.damaged)
+        self._newline_first = not ends_with_newline(self.dir / INDEX)
         self._check = FileCheck(verify)
         idx = self.dir / INDEX
         self._since = idx.stat().st_mtime_ns if idx.is_file() else 0
@@ -60,7 +64,8 @@ class OutputStore:
 
         rec = {"key": key, **file, **fields}
         with open(self.dir / INDEX, "a", encoding="utf-8") as f:
-            f.write(dumps_line(rec) + "\n")
+            f.write(("\n" if self._newline_first else "") + dumps_line(rec) + "\n")
+        self._newline_first = False
         self.index[key] = rec
         self._new = True
         return rec

@@ -188,6 +188,9 @@ def plan_run(method, ds, run_dir, notices, verify: bool = False) -> tuple[Method
     run = MethodRun(ds.name, method.name, tag=method.tag(), dir=Path(run_dir) / "outputs" / ds.name / method.name,
                     device=method.device, dtype=method.dtype)
     store = OutputStore(run.dir, verify=verify)
+    if store.damaged:
+        notices.append(f"{run.dir / 'index.jsonl'}: {store.damaged} unreadable line(s) skipped (their outputs are "
+                       f"regenerated; the index is rewritten)")
     todo = []
     for rec in ds.records:
         r, problem = store.lookup(rec["key"], run.tag, ds.fingerprint)
@@ -198,6 +201,8 @@ def plan_run(method, ds, run_dir, notices, verify: bool = False) -> tuple[Method
             if problem:
                 notices.append(f"{ds.name}/{method.name}/{rec['key']}: {problem}; regenerated")
             todo.append(rec)
+    if store.damaged and not todo:  # nothing to redo: rewrite the index now (else compacted after the restores)
+        store.compact()
     return run, store, todo
 
 

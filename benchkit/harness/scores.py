@@ -24,21 +24,13 @@ class ScoreCache:
     """Append-only JSONL of per-image scores keyed by (method tag, dataset fp, metric id, key, output sha)."""
 
     def __init__(self, path: Path):
-        from benchkit.manifest import read_jsonl
+        from benchkit.manifest import ends_with_newline, read_jsonl_lenient
 
         self.path = Path(path)
         self.values = {}
-        self._rewrite = False  # rewrite the file from ``values`` before appending (it is damaged)
-        try:
-            lines = read_jsonl(self.path)  # drops a truncated last line (killed writer)
-        except ValueError:  # a corrupt cache is only a cache: keep the readable lines, rewrite the file
-            lines = []
-            for raw in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
-                try:
-                    lines.append(json.loads(raw))
-                except ValueError:
-                    continue
-            self._rewrite = True
+        # a corrupt cache is only a cache: keep the readable lines, rewrite the file before appending
+        lines, bad = read_jsonl_lenient(self.path)
+        self._rewrite = bool(bad)
         for r in lines:
             try:
                 v = r["value"]
@@ -46,10 +38,7 @@ class ScoreCache:
                     NA if v == NA_TEXT else v
             except (KeyError, TypeError):
                 self._rewrite = True
-        if not self._rewrite and self.path.is_file() and self.path.stat().st_size:
-            with open(self.path, "rb") as f:  # a truncated last line would swallow the next append
-                f.seek(-1, 2)
-                self._rewrite = f.read(1) != b"\n"
+        self._rewrite = self._rewrite or not ends_with_newline(self.path)  # else the next append joins it
         self._fh = None
 
     def get(self, *k):
