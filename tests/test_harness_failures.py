@@ -145,3 +145,21 @@ def test_corrupt_files(registered, tmp_path):
     summ = {s["method"]: s for s in res.summary}
     assert summ["boom"]["n_scored"] == summ["identity"]["n_scored"] == 1  # chelsea only
     assert summ["identity"]["n_images"] == 3
+
+
+def test_a_too_small_image_for_a_pyiqa_metric_says_so():
+    """NIQE on a 32-px image: pyiqa raises a bare tensor-shape RuntimeError; benchkit names the size and the fix."""
+    import numpy as np
+    import pytest
+
+    from benchkit.errors import BadInputError
+    from benchkit.metrics import get_metric
+
+    m = get_metric("niqe")
+    ok, why = m.availability()
+    if not ok:
+        pytest.skip(f"NIQE parameters not provisioned here: {why}")
+    with pytest.raises(BadInputError, match="failed on a 32x32 image") as e:
+        m.score(np.random.default_rng(0).random((32, 32, 3), dtype=np.float32))
+    assert "at least 96x96 px" in e.value.fix
+    assert np.isfinite(m.score(np.random.default_rng(0).random((128, 128, 3), dtype=np.float32)))

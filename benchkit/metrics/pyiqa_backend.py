@@ -81,6 +81,10 @@ def _local_clip(root: Path):
 _GUARD = threading.local()  # .state: the active guard of this thread (root, reads) or None
 
 
+#: a pyiqa RuntimeError on an image with a side below this (px) is reported as "too small" (NIQE's blocks are 96)
+SMALL_SIDE = 96
+
+
 def _short(e: Exception) -> str:
     """``Type: first line`` of an exception, without terminal escape codes."""
     import re
@@ -454,11 +458,19 @@ class PyiqaMetric(Metric):
         with pyiqa_context(self.root, self._trusted(), self.reads), torch.no_grad():
             for i in range(0, len(dists), step):
                 x = _to_tensor(dists[i:i + step]).to(self.device)
-                if refs is not None:
-                    y = _to_tensor(refs[i:i + step]).to(self.device)
-                    v = model(x, y)
-                else:
-                    v = model(x)
+                try:
+                    if refs is not None:
+                        y = _to_tensor(refs[i:i + step]).to(self.device)
+                        v = model(x, y)
+                    else:
+                        v = model(x)
+                except RuntimeError as e:  # e.g. NIQE's 96-px blocks leave nothing of a 32-px image
+                    h, w = x.shape[-2:]
+                    if min(h, w) >= SMALL_SIDE:
+                        raise
+                    raise BadInputError("<image>", f"metric {self.info.name!r} failed on a {w}x{h} image "
+                                        f"({_short(e)})", f"small images are the usual cause: use images of "
+                                        f"at least {SMALL_SIDE}x{SMALL_SIDE} px, or leave this metric out") from e
                 v = torch.as_tensor(v).detach().float().cpu().reshape(-1)
                 if v.numel() != x.shape[0]:
                     raise BenchkitError(f"metric {self.info.name!r}: pyiqa returned {v.numel()} "
