@@ -259,10 +259,16 @@ def _write_safe(producer, key, fields, outs, out_dir, cache, path) -> tuple[dict
     try:
         return _write_sample(producer, key, fields, outs, out_dir, cache), None
     except OSError as e:  # writing into the output folder failed: about the folder, not about this input
-        where = e.filename or out_dir
-        return None, {"key": key, "path": str(where), "error": f"cannot write the output ({type(e).__name__}: "
-                      f"{e.strerror or e})", "fix": f"make {out_dir} a writable folder with room to write (a file "
-                      f"where benchkit needs a folder, e.g. {where}, must be moved away), then rerun to resume"}
+        where = ""
+        if e.filename:  # named relative to the output folder: failures.jsonl is the same wherever it is built
+            try:
+                where = f" at {Path(os.fsdecode(e.filename)).resolve().relative_to(Path(out_dir).resolve()).as_posix()}"
+            except (ValueError, OSError):
+                where = f" at {os.fsdecode(e.filename)}"
+        return None, {"key": key, "path": str(path), "error": f"cannot write the output{where} ({type(e).__name__}: "
+                      f"{e.strerror or e})", "fix": "make the output folder writable, with room to write (a file "
+                      "standing where benchkit needs a folder must be moved away), then rerun to resume",
+                      "traceback": traceback.format_exc(limit=3)}
     except Exception as e:
         return None, _fail_info(key, path, e)
 

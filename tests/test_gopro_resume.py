@@ -46,8 +46,9 @@ def test_sigkill_mid_build_then_resume_gives_clean_bytes(source, tmp_path, cli_e
     try:
         while time.time() < deadline and proc.poll() is None:
             lines = man.read_text().count("\n") if man.exists() else 0
-            # kill mid-job: some records are in, and the next job has written outputs without records yet
-            if lines >= 1 and len(list((out / "lq").rglob("*.png"))) > lines:
+            # kill mid-job: some records are in, and the next job has written outputs without records yet; a
+            # loaded machine may not show that window between two polls, so at half the samples kill anyway
+            if lines >= 1 and (len(list((out / "lq").rglob("*.png"))) > lines or lines >= total // 2):
                 break
             time.sleep(0.005)
         assert proc.poll() is None, "build finished before it could be killed"

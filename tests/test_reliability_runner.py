@@ -511,7 +511,7 @@ def test_output_folder_problems_name_the_folder_and_the_fix(tmp_path, capsys):
     s = _degrade(src, out)
     assert s.produced == 0 and len(s.failures) == 3
     f = s.failures[0]
-    assert "cannot write the output" in f["error"] and "writable folder" in f["fix"] and str(out) in f["fix"]
+    assert "cannot write the output at lq" in f["error"] and "output folder writable" in f["fix"], f
     (out / "lq").unlink()
     _degrade(src, out)
     (src / "im2.png").unlink()

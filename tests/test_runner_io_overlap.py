@@ -120,7 +120,8 @@ def test_write_failure_is_that_samples_failure_and_the_rest_completes(tmp_path, 
     assert sorted(recs) == ["s00", "s01", "s02", "s04", "s06", "s07"]
     fails = {f["key"]: f for f in mf.read_jsonl(out / mf.FAILURES)}
     assert sorted(fails) == ["s03", "s05"]
-    assert fails["s03"]["error"] == "OSError: [Errno 28] No space left on device"
+    assert fails["s03"]["error"] == "cannot write the output (OSError: No space left on device)"
+    assert fails["s03"]["fix"].startswith("make the output folder writable")
     assert fails["s03"]["path"] == "src/s03.png" and "failing_write" in fails["s03"]["traceback"]
     assert not list(out.rglob(".benchkit-tmp-*"))
     # the same failure record without the I/O thread
