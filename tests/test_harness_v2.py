@@ -282,14 +282,18 @@ def test_overlapped_writes_keep_outputs_order_and_errors(tmp_path):
         trace_memory = False
 
     ds_dir = write_toy_dataset(tmp_path / "ds", "blur", n=4, size=24)
-    results = {}
-    for cls in (Flip, FlipUntraced):
-        run_dir = tmp_path / cls.__name__
+
+    def planned(cls, run_dir):
+        """(method loaded on the CPU, dataset, run, store, todo) of ``cls`` over the toy set into ``run_dir``."""
         ds = open_dataset(DatasetSpec(name="ds", kind="folder", path=str(ds_dir)), run_dir, tmp_path)
         m = cls()
         m.setup()
         m.load("cpu", "float32")
-        run, store, todo = plan_run(m, ds, run_dir, [])
+        return (m, ds, *plan_run(m, ds, run_dir, []))
+
+    results = {}
+    for cls in (Flip, FlipUntraced):
+        m, ds, run, store, todo = planned(cls, tmp_path / cls.__name__)
         failures = []
         execute(m, ds, run, store, todo, 1, 1, 0, Counters(), failures)
         assert not failures and run.restored == 4
@@ -297,12 +301,7 @@ def test_overlapped_writes_keep_outputs_order_and_errors(tmp_path):
         results[cls.__name__] = ([f.read_bytes() for f in files], list(store.index))
     assert results["Flip"] == results["FlipUntraced"]
 
-    run_dir = tmp_path / "fail"
-    ds = open_dataset(DatasetSpec(name="ds", kind="folder", path=str(ds_dir)), run_dir, tmp_path)
-    m = FlipUntraced()
-    m.setup()
-    m.load("cpu", "float32")
-    run, store, todo = plan_run(m, ds, run_dir, [])
+    m, ds, run, store, todo = planned(FlipUntraced, tmp_path / "fail")
     calls = []
 
     def full_disk(key, img, **fields):
